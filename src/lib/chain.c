@@ -1,0 +1,242 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "chain.h"
+#include "exitcodes.h"
+#include "files.h"
+#include "qemu.h"
+#include "report.h"
+#include "strbuf.h"
+
+/* qemu's own rule (path_has_protocol): a ':' before any '/' makes the
+ * name "protocol:rest"; "json:" is one such protocol. */
+static bool names_protocol(const char *name)
+{
+	size_t n = strcspn(name, ":/");
+	return name[n] == ':';
+}
+
+static bool supported_format(const char *fmt)
+{
+	return strcmp(fmt, "raw") == 0 || strcmp(fmt, "qcow2") == 0;
+}
+
+static int refuse(const char *path, const char *why)
+{
+	ovl_error(path, "refusing to work on this image: %s", why);
+	return OVL_EXIT_FAILURE;
+}
+
+/* What qemu-img info says of one image that makes it unsafe to touch. */
+static int judge_image(const struct image *img)
+{
+	if (img->has_data_file)
+		return refuse(img->path, "it has a qcow2 external data file "
+			      "(qemu-img would copy and hole-punch that host file)");
+	if (img->encrypted)
+		return refuse(img->path, "it is encrypted");
+	if (img->corrupt_flag)
+		return refuse(img->path, "its header marks it corrupt");
+	if (!img->backing_name)
+		return OVL_EXIT_OK;
+	if (names_protocol(img->backing_name)) {
+		ovl_error(img->path, "refusing to work on this image: its backing "
+			  "name %s is a json: or protocol name, not a file",
+			  ovl_quote(img->backing_name));
+		return OVL_EXIT_FAILURE;
+	}
+	if (!img->backing_format)
+		return refuse(img->path, "it records no backing format "
+			      "(qemu would probe the base's format)");
+	if (!supported_format(img->backing_format)) {
+		ovl_error(img->path, "refusing to work on this image: backing "
+			  "format %s is not raw or qcow2", ovl_quote(img->backing_format));
+		return OVL_EXIT_FAILURE;
+	}
+	return OVL_EXIT_OK;
+}
+
+static int check_top_file(const char *abs)
+{
+	struct stat st;
+
+	if (lstat(abs, &st) < 0) {
+		ovl_error_errno(abs, errno, "cannot open");
+		return OVL_EXIT_FAILURE;
+	}
+	if (S_ISLNK(st.st_mode))
+		return refuse(abs, "it is a symbolic link; name the file it points to");
+	if (!S_ISREG(st.st_mode))
+		return refuse(abs, "it is not a regular file");
+	return OVL_EXIT_OK;
+}
+
+static int check_backing_file(const struct image *child)
+{
+	struct stat st;
+
+	if (stat(child->backing_path, &st) < 0) {
+		ovl_error_errno(child->backing_path, errno,
+				"cannot open backing file of %s", ovl_quote(child->path));
+		return OVL_EXIT_FAILURE;
+	}
+	if (!S_ISREG(st.st_mode))
+		return refuse(child->backing_path, "the backing file is not a regular file");
+	return OVL_EXIT_OK;
+}
+
+static bool seen_before(const struct chain *c, const struct image *img)
+{
+	for (size_t i = 0; i + 1 < c->depth; i++)
+		if (c->img[i].dev == img->dev && c->img[i].ino == img->ino)
+			return true;
+	return false;
+}
+
+/* Read image N of the chain (N >= 1) from the name its child records. */
+static int read_level(struct chain *c, size_t n)
+{
+	const struct image *child = &c->img[n - 1];
+	int rc;
+
+	if (n >= CHAIN_MAX_DEPTH)
+		return refuse(c->img[0].path, "its backing chain is deeper than 16 images");
+	rc = check_backing_file(child);
+	if (rc)
+		return rc;
+	rc = image_read(child->backing_path, child->backing_format, &c->img[n]);
+	if (rc)
+		return rc;
+	c->depth = n + 1;
+	if (seen_before(c, &c->img[n])) {
+		ovl_error(c->img[0].path, "refusing to work on this image: backing loop "
+			  "(%s comes back in its own chain)", ovl_quote(c->img[n].path));
+		return OVL_EXIT_FAILURE;
+	}
+	return judge_image(&c->img[n]);
+}
+
+static int read_top(struct chain *c, const char *abs)
+{
+	int rc = check_top_file(abs);
+
+	if (rc)
+		return rc;
+	rc = image_read(abs, "qcow2", &c->img[0]);
+	if (rc)
+		return rc;
+	c->depth = 1;
+	rc = judge_image(&c->img[0]);
+	if (rc)
+		return rc;
+	if (!c->img[0].backing_name)
+		return refuse(abs, "it has no backing file, so it is not an overlay");
+	return OVL_EXIT_OK;
+}
+
+static int check_all(const struct chain *c)
+{
+	for (size_t i = 0; i < c->depth; i++) {
+		int rc = image_check(&c->img[i]);
+		if (rc)
+			return rc;
+	}
+	return OVL_EXIT_OK;
+}
+
+int chain_open(const char *overlay_path, struct chain *c)
+{
+	char *abs = path_absolute(overlay_path);
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	if (!abs) {
+		ovl_error_errno(overlay_path, errno, "cannot open");
+		return OVL_EXIT_FAILURE;
+	}
+	rc = read_top(c, abs);
+	free(abs);
+	for (size_t n = 1; rc == OVL_EXIT_OK && c->img[n - 1].backing_name; n++)
+		rc = read_level(c, n);
+	if (rc == OVL_EXIT_OK)
+		rc = check_all(c);
+	if (rc)
+		chain_free(c);
+	return rc;
+}
+
+void chain_free(struct chain *c)
+{
+	for (size_t i = 0; i < c->depth; i++)
+		image_free(&c->img[i]);
+	c->depth = 0;
+}
+
+static void add_level_opts(struct strbuf *sb, const char *prefix, const struct image *img)
+{
+	char *file = qemu_opt_escape(img->path);
+
+	sb_addf(sb, "%sdriver=%s,%sfile.driver=file,%sfile.filename=%s",
+		prefix, img->format, prefix, prefix, file);
+	free(file);
+}
+
+char *chain_image_opts(const struct chain *c, size_t level, bool with_backing)
+{
+	struct strbuf sb = STRBUF_INIT;
+	struct strbuf prefix = STRBUF_INIT;
+
+	sb_add(&prefix, "");
+	for (size_t i = level; i < c->depth; i++) {
+		if (i > level)
+			sb_add(&sb, ",");
+		add_level_opts(&sb, sb_str(&prefix), &c->img[i]);
+		if (!c->img[i].backing_name)
+			break;
+		if (!with_backing) {
+			/* An empty reference: open without any backing file. */
+			sb_addf(&sb, ",%sbacking=", sb_str(&prefix));
+			break;
+		}
+		sb_add(&prefix, "backing.");
+	}
+	sb_free(&prefix);
+	return sb_detach(&sb);
+}
+
+int image_check(const struct image *img)
+{
+	struct chain one = { .depth = 1 };
+	struct argv args = ARGV_INIT;
+	struct run_result res;
+	int status;
+
+	if (strcmp(img->format, "qcow2") != 0)
+		return OVL_EXIT_OK;
+	one.img[0] = *img;
+	argv_push(&args, "check");
+	argv_push(&args, "-U");
+	argv_push(&args, "--output=json");
+	argv_push(&args, "--image-opts");
+	argv_push_owned(&args, chain_image_opts(&one, 0, false));
+	status = qemu_img(&args, QEMU_QUERY, NULL, NULL, &res);
+	argv_free(&args);
+	if (status == 0 || status == 3) {      /* 3: leaked clusters only */
+		run_result_free(&res);
+		return OVL_EXIT_OK;
+	}
+	if (status == 2)
+		ovl_error(img->path, "refusing to work on this image: qemu-img check "
+			  "finds it corrupt (writing to it could destroy data)");
+	else {
+		char *why = qemu_failure_text(&res);
+		ovl_error(img->path, "cannot check image: %s", why);
+		free(why);
+	}
+	run_result_free(&res);
+	return OVL_EXIT_FAILURE;
+}

@@ -1,0 +1,34 @@
+/*
+ * Where an overlay holds data: the clusters allocated in the top image
+ * alone (zero clusters included: a zero-write hides base data).
+ */
+#ifndef OVL_EXTENTS_H
+#define OVL_EXTENTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "chain.h"
+
+struct extent {
+	uint64_t start;
+	uint64_t length;
+	bool zero;       /* reads as zeros (a zero cluster) */
+};
+
+struct extents {
+	struct extent *v;
+	size_t n;
+	size_t cap;
+	uint64_t bytes;  /* sum of lengths */
+};
+
+/* Map the overlay at the top of c (its backing is not opened). */
+int extents_of_overlay(const struct chain *c, struct extents *ex);
+
+/* Parse `qemu-img map --output=json` output, keeping "present" extents. */
+int extents_parse_map(const char *json, const char *subject, struct extents *ex);
+
+void extents_free(struct extents *ex);
+
+#endif

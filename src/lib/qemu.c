@@ -1,0 +1,121 @@
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "parse.h"
+#include "qemu.h"
+#include "report.h"
+#include "strbuf.h"
+
+char *qemu_path_arg(const char *path)
+{
+	/* qemu reads "proto:rest" as a protocol when ':' comes before any '/',
+	 * and a leading '-' as an option: "./" defuses both. */
+	if (path[0] == '/' || strncmp(path, "./", 2) == 0)
+		return xstrdup(path);
+	return xasprintf("./%s", path);
+}
+
+char *qemu_opt_escape(const char *value)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	sb_add(&sb, "");
+	for (const char *p = value; *p; p++) {
+		const char *comma = strchr(p, ',');
+		if (!comma) {
+			sb_add(&sb, p);
+			break;
+		}
+		sb_addn(&sb, p, (size_t)(comma - p));
+		sb_add(&sb, ",,");
+		p = comma;
+	}
+	return sb_detach(&sb);
+}
+
+static unsigned long long env_limit(const char *name, unsigned long long dflt)
+{
+	const char *v = getenv(name);
+	uint64_t n;
+
+	if (v && parse_uint64(v, &n) == 0)
+		return n;
+	return dflt;
+}
+
+static void set_run_opts(enum qemu_run_kind kind, struct run_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->capture_stderr = true;
+	if (kind == QEMU_QUERY) {
+		o->timeout_ms = env_limit("OVL_QUERY_TIMEOUT_MS", QEMU_QUERY_TIMEOUT_MS);
+		o->mem_limit = env_limit("OVL_QUERY_MEM_LIMIT", QEMU_QUERY_MEM_LIMIT);
+	}
+	o->capture_stdout = kind != QEMU_WRITE_PROGRESS;
+}
+
+int qemu_img(struct argv *args, enum qemu_run_kind kind,
+	     const char *subject, const char *what, struct run_result *res)
+{
+	struct argv full = ARGV_INIT;
+	struct run_opts opts;
+	int status;
+
+	argv_push(&full, "qemu-img");
+	for (size_t i = 0; i < args->n; i++)
+		argv_push(&full, args->v[i]);
+	set_run_opts(kind, &opts);
+	status = run_program(argv_vec(&full), &opts, res);
+	argv_free(&full);
+	if (status != 0 && (subject || what)) {
+		char *why = qemu_failure_text(res);
+		ovl_error(subject, "%s: %s", what ? what : "qemu-img failed", why);
+		free(why);
+	}
+	return status;
+}
+
+static bool is_noise(const char *line, size_t len)
+{
+	/* Deprecation warnings precede the real message; skip them. */
+	return len == 0 || memmem(line, len, "warning:", 8) != NULL;
+}
+
+static char *last_message_line(const char *err)
+{
+	const char *end = err + strlen(err);
+	const char *best = NULL;
+	size_t best_len = 0;
+
+	for (const char *p = err; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		if (!is_noise(p, len)) {
+			best = p;
+			best_len = len;
+		}
+		p += len + 1;
+	}
+	if (!best)
+		return NULL;
+	if (best_len > 10 && strncmp(best, "qemu-img: ", 10) == 0)
+		best += 10, best_len -= 10;
+	return strndup(best, best_len);
+}
+
+char *qemu_failure_text(const struct run_result *res)
+{
+	char *line;
+
+	if (res->status == -1)
+		return xasprintf("cannot run qemu-img: %s", strerror(res->spawn_errno));
+	if (res->timed_out)
+		return xstrdup("qemu-img did not finish in time and was killed");
+	if (res->err && (line = last_message_line(res->err)))
+		return line;
+	if (res->status > 128)
+		return xasprintf("qemu-img was killed by signal %d", res->status - 128);
+	return xasprintf("qemu-img exited with status %d", res->status);
+}

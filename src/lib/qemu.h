@@ -1,0 +1,51 @@
+/*
+ * Talking to qemu-img: its arguments and its runs.
+ *
+ * Everything that hands a file name to qemu-img goes through here, so that
+ * no name is ever read as a protocol ("a:b.img") or an option ("-x.img"),
+ * and every value inside --image-opts has its commas doubled.
+ */
+#ifndef OVL_QEMU_H
+#define OVL_QEMU_H
+
+#include <stdbool.h>
+#include "argv.h"
+#include "run.h"
+
+/* A path as a qemu-img filename operand: relative paths get "./". */
+char *qemu_path_arg(const char *path);
+
+/* A value for --image-opts / -o: every ',' doubled. */
+char *qemu_opt_escape(const char *value);
+
+enum qemu_run_kind {
+	/* info, check, map, compare: bounded in time and memory, output kept. */
+	QEMU_QUERY,
+	/* commit, create, convert, rebase: no deadline, stderr kept. */
+	QEMU_WRITE,
+	/* like QEMU_WRITE, but stdout goes to ours (qemu-img -p progress). */
+	QEMU_WRITE_PROGRESS,
+};
+
+/* Limits for QEMU_QUERY runs; tests may lower them through the environment
+ * (OVL_QUERY_TIMEOUT_MS, OVL_QUERY_MEM_LIMIT). */
+#define QEMU_QUERY_TIMEOUT_MS (120 * 1000)
+#define QEMU_QUERY_MEM_LIMIT (2ULL << 30)
+
+/*
+ * Run "qemu-img ARGS..." (qemu-img found through PATH).  Returns the exit
+ * status as run_program() does.  When the run did not exit 0, report an
+ * error "PROG: 'subject': WHAT: <qemu-img's own message>" unless
+ * subject and what are both NULL.  The caller frees res.
+ */
+int qemu_img(struct argv *args, enum qemu_run_kind kind,
+	     const char *subject, const char *what, struct run_result *res);
+
+/*
+ * qemu-img's diagnostic from a failed run, fit for the end of a message:
+ * the last non-warning line of its stderr without the "qemu-img: " prefix,
+ * or a description of the signal/timeout.  Malloc'ed.
+ */
+char *qemu_failure_text(const struct run_result *res);
+
+#endif

@@ -1,0 +1,212 @@
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "exitcodes.h"
+#include "extents.h"
+#include "files.h"
+#include "lock.h"
+#include "parse.h"
+#include "qemu.h"
+#include "renew.h"
+#include "report.h"
+#include "strbuf.h"
+
+/* -o for qemu-img create: the qcow2 options that info reports and that a
+ * fresh image would otherwise get from qemu-img's defaults. */
+static char *creation_options(const struct image *top)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	sb_addf(&sb, "cluster_size=%" PRIu64 ",refcount_bits=%d,lazy_refcounts=%s",
+		top->cluster_size, top->refcount_bits, top->lazy_refcounts ? "on" : "off");
+	if (top->compat) {
+		char *compat = qemu_opt_escape(top->compat);
+		sb_addf(&sb, ",compat=%s", compat);
+		free(compat);
+	}
+	if (top->extended_l2)
+		sb_add(&sb, ",extended_l2=on");
+	if (top->compression_type) {
+		char *type = qemu_opt_escape(top->compression_type);
+		sb_addf(&sb, ",compression_type=%s", type);
+		free(type);
+	}
+	return sb_detach(&sb);
+}
+
+static int run_create(const struct image *top, const char *new_path)
+{
+	struct argv args = ARGV_INIT;
+	struct run_result res;
+	int status;
+
+	argv_push(&args, "create");
+	argv_push(&args, "-q");
+	argv_push(&args, "-f");
+	argv_push(&args, "qcow2");
+	/* -u: the backing file is already judged; never let create open it. */
+	argv_push(&args, "-u");
+	argv_push(&args, "-b");
+	argv_push(&args, top->backing_name);
+	argv_push(&args, "-F");
+	argv_push(&args, top->backing_format);
+	argv_push(&args, "-o");
+	argv_push_owned(&args, creation_options(top));
+	argv_push_owned(&args, qemu_path_arg(new_path));
+	argv_pushf(&args, "%" PRIu64, top->virtual_size);
+	status = qemu_img(&args, QEMU_WRITE, top->path,
+			  "cannot create the new overlay", &res);
+	run_result_free(&res);
+	argv_free(&args);
+	return status == 0 ? OVL_EXIT_OK : OVL_EXIT_FAILURE;
+}
+
+static bool same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Read back what qemu-img made: a mistake here would silently point the
+ * VM at another disk. */
+static int verify_created(const struct image *top, const char *new_path)
+{
+	struct image made;
+	int rc = image_read(new_path, "qcow2", &made);
+
+	if (rc)
+		return rc;
+	if (!same_str(made.backing_name, top->backing_name) ||
+	    !same_str(made.backing_format, top->backing_format) ||
+	    made.virtual_size != top->virtual_size ||
+	    made.cluster_size != top->cluster_size ||
+	    made.extended_l2 != top->extended_l2) {
+		ovl_error(top->path, "the new overlay does not match the old one; "
+			  "left unchanged");
+		rc = OVL_EXIT_FAILURE;
+	}
+	image_free(&made);
+	return rc;
+}
+
+int renew_create_image(const struct chain *c, const char *overlay_path,
+		       const char *new_path)
+{
+	const struct image *top = chain_top(c);
+	struct stat st;
+	int rc;
+
+	if (stat(overlay_path, &st) < 0) {
+		ovl_error_errno(overlay_path, errno, "cannot open");
+		return OVL_EXIT_FAILURE;
+	}
+	rc = run_create(top, new_path);
+	if (!rc)
+		rc = verify_created(top, new_path);
+	if (!rc)
+		rc = copy_file_attrs(new_path, &st, overlay_path);
+	if (!rc)
+		rc = fsync_path(new_path, false);
+	return rc;
+}
+
+int renew_replace(const struct chain *c, const char *overlay_path)
+{
+	char *tmp = tmp_create_beside(overlay_path);
+	int rc;
+
+	if (!tmp)
+		return OVL_EXIT_FAILURE;
+	rc = renew_create_image(c, overlay_path, tmp);
+	/* A VM may have started while we worked: look once more. */
+	if (!rc)
+		rc = probe_qemu_locks(overlay_path);
+	if (!rc)
+		rc = rename_replace(tmp, overlay_path);
+	if (rc && unlink(tmp) < 0 && errno != ENOENT)
+		ovl_error_errno(tmp, errno, "cannot remove temporary file");
+	free(tmp);
+	return rc;
+}
+
+static int probe_chain_locks(const struct chain *c)
+{
+	int rc = probe_qemu_locks(chain_top(c)->path);
+
+	if (!rc)
+		rc = probe_qemu_locks(chain_base(c)->path);
+	return rc;
+}
+
+/* Refuse to throw away guest data unless told to. */
+static int judge_data(const struct chain *c, const struct renew_opts *opts)
+{
+	struct extents ex;
+	char size[32];
+	int rc = extents_of_overlay(c, &ex);
+
+	if (rc)
+		return rc;
+	format_size(ex.bytes, size, sizeof(size));
+	if (ex.n && !opts->discard) {
+		ovl_error(chain_top(c)->path, "overlay holds data (%s in %zu extent%s); "
+			  "commit it first, or use --discard to throw it away",
+			  size, ex.n, ex.n == 1 ? "" : "s");
+		rc = OVL_EXIT_FAILURE;
+	} else if (ex.n)
+		ovl_note("%s %s of data in %s", opts->dry_run ? "would discard" : "discarding",
+			 size, ovl_quote(chain_top(c)->path));
+	extents_free(&ex);
+	return rc;
+}
+
+static void say_plan(const struct chain *c, bool dry_run)
+{
+	const struct image *top = chain_top(c);
+	char size[32];
+
+	format_size(top->virtual_size, size, sizeof(size));
+	ovl_note("%s %s: empty qcow2 overlay of %s on %s (%s)",
+		 dry_run ? "would renew" : "renewed", ovl_quote(top->path), size,
+		 ovl_quote(top->backing_name), top->backing_format);
+}
+
+static int renew_locked(const char *path, const struct renew_opts *opts)
+{
+	struct chain c;
+	int rc = chain_open(path, &c);
+
+	if (rc)
+		return rc;
+	if (!opts->dry_run && tmp_remove_leftovers(chain_top(&c)->path) < 0)
+		rc = OVL_EXIT_FAILURE;
+	if (!rc)
+		rc = probe_chain_locks(&c);
+	if (!rc)
+		rc = judge_data(&c, opts);
+	if (!rc && !opts->dry_run)
+		rc = renew_replace(&c, chain_top(&c)->path);
+	if (!rc)
+		say_plan(&c, opts->dry_run);
+	chain_free(&c);
+	return rc;
+}
+
+int renew_overlay(const char *path, const struct renew_opts *opts)
+{
+	char *dir = path_dirname(path);
+	int lock = ovl_lock_acquire(dir, 0, OVL_LOCK_WAIT_MS);
+	int rc;
+
+	free(dir);
+	if (lock < 0)
+		return -lock;
+	rc = renew_locked(path, opts);
+	ovl_lock_release(lock);
+	return rc;
+}

@@ -1,0 +1,36 @@
+/*
+ * Renewing an overlay: replace it with an empty qcow2 image that has the
+ * same backing file (name kept as written), backing format, virtual size,
+ * qcow2 creation options, owner, group, mode and SELinux label.
+ *
+ * The new image is made beside the old one under a temporary name and
+ * renamed over it, so the overlay's path always holds a usable image.
+ */
+#ifndef OVL_RENEW_H
+#define OVL_RENEW_H
+
+#include <stdbool.h>
+#include "chain.h"
+
+struct renew_opts {
+	bool discard;   /* replace even if the overlay holds data */
+	bool dry_run;   /* say what would happen, change nothing */
+};
+
+/* The whole ovl-renew job for one operand: open and judge the chain,
+ * probe locks, refuse data unless discard, replace.  Returns an exit code. */
+int renew_overlay(const char *path, const struct renew_opts *opts);
+
+/*
+ * Replace the overlay at the top of an already-judged chain with a fresh
+ * empty one (no data check: the caller decided).  Used by commit and undo
+ * after they have made the overlay's data redundant.
+ */
+int renew_replace(const struct chain *c, const char *overlay_path);
+
+/* Create an empty overlay like c's top at NEW_PATH (which must exist,
+ * empty, made by tmp_create_beside).  */
+int renew_create_image(const struct chain *c, const char *overlay_path,
+		       const char *new_path);
+
+#endif

@@ -1,0 +1,113 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report.h"
+#include "strbuf.h"
+
+static const char *progname = "ovl";
+static bool quiet;
+
+void ovl_set_progname(const char *argv0)
+{
+	const char *slash = strrchr(argv0, '/');
+	progname = slash ? slash + 1 : argv0;
+}
+
+const char *ovl_progname(void) { return progname; }
+void ovl_set_quiet(bool q) { quiet = q; }
+bool ovl_is_quiet(void) { return quiet; }
+
+static void vreport(const char *tag, const char *subject, int errnum,
+		    const char *fmt, va_list ap)
+{
+	struct strbuf sb = STRBUF_INIT;
+	char *msg;
+
+	sb_addf(&sb, "%s: ", progname);
+	if (tag)
+		sb_addf(&sb, "%s: ", tag);
+	if (subject)
+		sb_addf(&sb, "%s: ", ovl_quote(subject));
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	sb_add(&sb, msg ? msg : fmt);
+	free(msg);
+	if (errnum)
+		sb_addf(&sb, ": %s", strerror(errnum));
+	/* One write, so lines from parallel tools do not interleave. */
+	fflush(stdout);
+	fprintf(stderr, "%s\n", sb_str(&sb));
+	sb_free(&sb);
+}
+
+void ovl_error(const char *subject, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport(NULL, subject, 0, fmt, ap);
+	va_end(ap);
+}
+
+void ovl_error_errno(const char *subject, int errnum, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport(NULL, subject, errnum, fmt, ap);
+	va_end(ap);
+}
+
+void ovl_warn(const char *subject, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport("warning", subject, 0, fmt, ap);
+	va_end(ap);
+}
+
+void ovl_note(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (quiet)
+		return;
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+static void quote_char(struct strbuf *sb, unsigned char c)
+{
+	switch (c) {
+	case '\n': sb_add(sb, "\\n"); return;
+	case '\t': sb_add(sb, "\\t"); return;
+	case '\\': sb_add(sb, "\\\\"); return;
+	case '\'': sb_add(sb, "\\'"); return;
+	}
+	if (c < 0x20 || c == 0x7f)
+		sb_addf(sb, "\\x%02x", c);
+	else
+		sb_addn(sb, (const char *)&c, 1);
+}
+
+const char *ovl_quote(const char *name)
+{
+	static char *ring[4];
+	static unsigned next;
+	struct strbuf sb = STRBUF_INIT;
+
+	sb_add(&sb, "'");
+	for (const char *p = name; *p; p++)
+		quote_char(&sb, (unsigned char)*p);
+	sb_add(&sb, "'");
+	free(ring[next]);
+	ring[next] = sb_detach(&sb);
+	const char *out = ring[next];
+	next = (next + 1) % 4;
+	return out;
+}
