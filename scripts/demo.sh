@@ -25,22 +25,32 @@ cd "$work"
 
 say() { printf '\n## %s\n' "$*"; }
 
-# Print a command, then run it; stop the demo if it fails.
+# Print a command as one would type it: words quoted only where needed.
+show() {
+	local word out=+
+	for word; do
+		if [[ $word =~ ^[[:alnum:]_./:=@%+,-]+$ ]]; then
+			out+=" $word"
+		else
+			out+=" '${word//\'/\'\\\'\'}'"
+		fi
+	done
+	printf '%s\n' "$out"
+}
+
+# Print a command, then run it; stop the demo if it fails.  Its stderr goes
+# to stdout so that messages stay in order when the demo's output is piped.
 run() {
-	printf '+'
-	printf ' %q' "$@"
-	printf '\n'
-	"$@"
+	show "$@"
+	"$@" 2>&1
 }
 
 # Print a command, run it, and check that it exits with status WANT.
 run_expect() {
 	local want=$1 status=0
 	shift
-	printf '+'
-	printf ' %q' "$@"
-	printf '\n'
-	"$@" || status=$?
+	show "$@"
+	"$@" 2>&1 || status=$?
 	if ((status != want)); then
 		echo "demo: expected exit status $want, got $status" >&2
 		exit 1

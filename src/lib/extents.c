@@ -10,12 +10,22 @@
 #include "report.h"
 #include "strbuf.h"
 
-static void extents_add(struct extents *ex, uint64_t start, uint64_t length, bool zero)
+static bool continues(const struct extent *last, uint64_t start, bool zero, int64_t offset)
+{
+	if (!last || last->start + last->length != start || last->zero != zero)
+		return false;
+	if (last->offset < 0 || offset < 0)
+		return last->offset < 0 && offset < 0;
+	return (uint64_t)last->offset + last->length == (uint64_t)offset;
+}
+
+static void extents_add(struct extents *ex, uint64_t start, uint64_t length,
+			bool zero, int64_t offset)
 {
 	struct extent *last = ex->n ? &ex->v[ex->n - 1] : NULL;
 
 	ex->bytes += length;
-	if (last && last->start + last->length == start && last->zero == zero) {
+	if (continues(last, start, zero, offset)) {
 		last->length += length;
 		return;
 	}
@@ -23,7 +33,19 @@ static void extents_add(struct extents *ex, uint64_t start, uint64_t length, boo
 		ex->cap = ex->cap ? ex->cap * 2 : 64;
 		ex->v = xrealloc(ex->v, ex->cap * sizeof(*ex->v));
 	}
-	ex->v[ex->n++] = (struct extent){ start, length, zero };
+	ex->v[ex->n++] = (struct extent){ start, length, zero, offset };
+}
+
+static void add_entry(struct extents *ex, json_t *e, uint64_t start, uint64_t len)
+{
+	bool zero = json_is_true(json_object_get(e, "zero"));
+	json_t *off = json_object_get(e, "offset");
+	int64_t offset = -1;
+
+	/* Data with a host offset is stored plainly at that offset. */
+	if (!zero && json_is_true(json_object_get(e, "data")) && json_is_integer(off))
+		offset = json_integer_value(off);
+	extents_add(ex, start, len, zero, offset);
 }
 
 static int bad_map(const char *subject, const char *why)
@@ -54,33 +76,51 @@ int extents_parse_map(const char *text, const char *subject, struct extents *ex)
 		}
 		/* "present": allocated in this very image, zero clusters too. */
 		if (json_is_true(json_object_get(e, "present")))
-			extents_add(ex, (uint64_t)start, (uint64_t)len,
-				    json_is_true(json_object_get(e, "zero")));
+			add_entry(ex, e, (uint64_t)start, (uint64_t)len);
 	}
 	json_decref(root);
 	return OVL_EXIT_OK;
 }
 
-int extents_of_overlay(const struct chain *c, struct extents *ex)
+static int map_image(const char *image_opts, const char *subject, struct extents *ex)
 {
 	struct argv args = ARGV_INIT;
 	struct run_result res;
 	int rc;
 
-	memset(ex, 0, sizeof(*ex));
 	argv_push(&args, "map");
 	argv_push(&args, "-U");
 	argv_push(&args, "--output=json");
 	argv_push(&args, "--image-opts");
-	argv_push_owned(&args, chain_image_opts(c, 0, false));
-	rc = qemu_img(&args, QEMU_QUERY, chain_top(c)->path,
-		      "cannot map the overlay's data", &res);
+	argv_push(&args, image_opts);
+	rc = qemu_img(&args, QEMU_QUERY, subject, "cannot map the image's data", &res);
 	argv_free(&args);
-	if (rc == 0)
-		rc = extents_parse_map(res.out, chain_top(c)->path, ex);
-	else
-		rc = OVL_EXIT_FAILURE;
+	rc = rc == 0 ? extents_parse_map(res.out, subject, ex) : OVL_EXIT_FAILURE;
 	run_result_free(&res);
+	return rc;
+}
+
+int extents_of_overlay(const struct chain *c, struct extents *ex)
+{
+	char *opts = chain_image_opts(c, 0, false);
+	int rc;
+
+	memset(ex, 0, sizeof(*ex));
+	rc = map_image(opts, chain_top(c)->path, ex);
+	free(opts);
+	return rc;
+}
+
+int extents_of_file(const char *path, struct extents *ex)
+{
+	char *file = qemu_opt_escape(path);
+	char *opts = xasprintf("driver=qcow2,file.driver=file,file.filename=%s,backing=", file);
+	int rc;
+
+	memset(ex, 0, sizeof(*ex));
+	rc = map_image(opts, path, ex);
+	free(opts);
+	free(file);
 	return rc;
 }
 

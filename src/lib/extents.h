@@ -14,6 +14,8 @@ struct extent {
 	uint64_t start;
 	uint64_t length;
 	bool zero;       /* reads as zeros (a zero cluster) */
+	int64_t offset;  /* where the data lies in the image file; -1: not
+			    plainly stored (zero, compressed) */
 };
 
 struct extents {
@@ -25,6 +27,9 @@ struct extents {
 
 /* Map the overlay at the top of c (its backing is not opened). */
 int extents_of_overlay(const struct chain *c, struct extents *ex);
+
+/* Map a qcow2 file on its own, backing ignored (archives in the store). */
+int extents_of_file(const char *path, struct extents *ex);
 
 /* Parse `qemu-img map --output=json` output, keeping "present" extents. */
 int extents_parse_map(const char *json, const char *subject, struct extents *ex);

@@ -166,6 +166,22 @@ int tmp_remove_leftovers(const char *target)
 	return removed;
 }
 
+int tmp_remove_all_in(const char *dir)
+{
+	DIR *d = opendir(dir);
+	int removed;
+
+	if (!d) {
+		ovl_error_errno(dir, errno, "cannot read directory");
+		return -1;
+	}
+	removed = remove_matching(d, dir, ".ovl-tmp-");
+	closedir(d);
+	if (removed > 0 && fsync_path(dir, true) != 0)
+		removed = -1;
+	return removed;
+}
+
 int fsync_path(const char *path, bool is_dir)
 {
 	int fd = open(path, (is_dir ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC);

@@ -35,6 +35,10 @@ char *tmp_create_beside(const char *target);
  * many were removed, -1 on error (reported). */
 int tmp_remove_leftovers(const char *target);
 
+/* Remove every temporary file of ours in DIR (a directory only ovl
+ * writes, such as a store, under its lock). */
+int tmp_remove_all_in(const char *dir);
+
 /* fsync a file or a directory by path. */
 int fsync_path(const char *path, bool is_dir);
 int fsync_parent_dir(const char *path);

@@ -345,7 +345,9 @@ static nfds_t poll_set(struct capture cap[2], struct pollfd pfd[2],
 
 /*
  * Read both pipes until EOF on both, so that neither fills up while we
- * wait on the other.  Returns -1 if the deadline passed first.
+ * wait on the other.  Returns -1 if the deadline passed first.  EOF comes
+ * when every holder of a write end is gone: a grandchild that keeps one
+ * open keeps us here, bounded only by the deadline.
  */
 static int read_pipes(struct capture cap[2], long long deadline)
 {
@@ -358,8 +360,13 @@ static int read_pipes(struct capture cap[2], long long deadline)
 		if (left == 0)
 			return -1;
 		int r = poll(pfd, n, left);
-		if (r < 0 && errno != EINTR)
-			return 0;	/* give up reading; the wait still bounds us */
+		if (r < 0 && errno != EINTR) {
+			/* Stop reading; closing makes the child's writes fail
+			 * instead of blocking it for ever. */
+			close_fd(cap[0].fd);
+			close_fd(cap[1].fd);
+			return 0;
+		}
 		for (nfds_t i = 0; r > 0 && i < n; i++)
 			if (pfd[i].revents)
 				drain_once(which[i]);

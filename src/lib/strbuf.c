@@ -15,7 +15,7 @@
  * Out of memory is not worth recovering from in a command-line tool: say so
  * with write(2), which needs no memory, and stop.
  */
-static void _Noreturn oom(void)
+static _Noreturn void oom(void)
 {
 	static const char msg[] = "ovl: out of memory\n";
 	ssize_t r = write(STDERR_FILENO, msg, sizeof msg - 1);
@@ -55,7 +55,8 @@ char *xstrdup(const char *s)
 	return p;
 }
 
-static char *xvasprintf(const char *fmt, va_list ap)
+static __attribute__((format(printf, 1, 0)))
+char *xvasprintf(const char *fmt, va_list ap)
 {
 	char *p;
 	if (vasprintf(&p, fmt, ap) < 0)

@@ -14,6 +14,8 @@
  *   closefds-sleep MS   close stdout and stderr, then sleep MS
  *   stdin               print "eof" if stdin reads end-of-file at once,
  *                       else "data" or "error"
+ *   fds                 print the numbers of our open fds above 2, one
+ *                       line, space-separated (empty line for none)
  *   asan                print "asan" if built with AddressSanitizer, else
  *                       "plain" (its shadow memory defeats an RLIMIT_AS)
  *
@@ -23,6 +25,7 @@
 #include "config.h"
 #endif
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -119,6 +122,25 @@ static void closefds_sleep(long ms)
 	sleep_ms(ms);
 }
 
+static void list_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	const char *sep = "";
+
+	if (!d)
+		exit(3);
+	while ((e = readdir(d))) {
+		int fd = atoi(e->d_name);
+		if (e->d_name[0] == '.' || fd <= 2 || fd == dirfd(d))
+			continue;
+		printf("%s%d", sep, fd);
+		sep = " ";
+	}
+	closedir(d);
+	putchar('\n');
+}
+
 static void asan(void)
 {
 #ifdef CHILD_ASAN
@@ -136,6 +158,10 @@ static int command(int argc, char **argv, int i)
 
 	if (!strcmp(cmd, "stdin")) {
 		report_stdin();
+		return 1;
+	}
+	if (!strcmp(cmd, "fds")) {
+		list_fds();
 		return 1;
 	}
 	if (!strcmp(cmd, "asan")) {

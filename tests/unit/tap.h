@@ -31,11 +31,19 @@ static inline void plan(int n)
 	fflush(stdout);
 }
 
-static inline void tap_vresult(bool pass, const char *directive,
-			       const char *fmt, va_list ap)
+static inline __attribute__((format(printf, 3, 0)))
+void tap_vresult(bool pass, const char *directive, const char *fmt, va_list ap)
 {
+	char desc[512];
+
+	/* A newline in a description would end the TAP line early. */
+	vsnprintf(desc, sizeof desc, fmt, ap);
 	printf("%sok %d - ", pass ? "" : "not ", ++tap_count);
-	vprintf(fmt, ap);
+	for (const char *p = desc; *p; p++)
+		if (*p == '\n')
+			fputs("\\n", stdout);
+		else
+			putchar(*p);
 	if (directive)
 		printf(" # %s", directive);
 	printf("\n");

@@ -1,0 +1,323 @@
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chain.h"
+#include "commit.h"
+#include "copy.h"
+#include "exitcodes.h"
+#include "extents.h"
+#include "files.h"
+#include "history.h"
+#include "lock.h"
+#include "parse.h"
+#include "qemu.h"
+#include "recover.h"
+#include "renew.h"
+#include "report.h"
+#include "siblings.h"
+#include "store.h"
+#include "strbuf.h"
+
+static int probe_both(const struct chain *c)
+{
+	int rc = probe_qemu_locks(chain_top(c)->path);
+
+	return rc ? rc : probe_qemu_locks(chain_base(c)->path);
+}
+
+/* Map the overlay; decide whether there is enough to commit. */
+static int measure(const struct chain *c, const struct commit_opts *o,
+		   struct extents *ex, struct commit_result *res)
+{
+	int rc = extents_of_overlay(c, ex);
+
+	if (rc)
+		return rc;
+	res->size = ex->bytes;
+	if (ex->n == 0)
+		res->skip_reason = "the overlay holds no data";
+	else if (ex->bytes < o->min_size)
+		res->skip_reason = "the overlay holds less data than --min-size";
+	res->skipped = res->skip_reason != NULL;
+	return OVL_EXIT_OK;
+}
+
+static void say_plan(const struct chain *c, const struct commit_opts *o,
+		     const struct commit_result *res)
+{
+	char size[32];
+
+	format_size(res->size, size, sizeof(size));
+	if (res->skipped) {
+		ovl_note("%s %s: %s (%s)", o->dry_run ? "would skip" : "skipped",
+			 ovl_quote(chain_top(c)->path), res->skip_reason, size);
+		return;
+	}
+	ovl_note("would commit %s (%s of data) into %s%s%s, then renew it",
+		 ovl_quote(chain_top(c)->path), size, ovl_quote(chain_base(c)->path),
+		 o->no_history ? "" : ", keeping history in ",
+		 o->no_history ? "" : ovl_quote(res->store));
+}
+
+static int commit_plain_run(const struct chain *c, bool progress)
+{
+	struct argv args = ARGV_INIT;
+	struct run_result rr;
+	bool show = progress && isatty(STDOUT_FILENO);
+	int status;
+
+	argv_push(&args, "commit");
+	argv_push(&args, "-d");
+	argv_push(&args, show ? "-p" : "-q");
+	argv_push(&args, "--image-opts");
+	argv_push_owned(&args, chain_image_opts(c, 0, true));
+	status = qemu_img(&args, show ? QEMU_WRITE_PROGRESS : QEMU_WRITE,
+			  chain_top(c)->path, "cannot commit into the base", &rr);
+	run_result_free(&rr);
+	argv_free(&args);
+	return status == 0 ? OVL_EXIT_OK : OVL_EXIT_FAILURE;
+}
+
+static int refuse_if_history(const struct chain *c, const struct commit_opts *o)
+{
+	char *base = realpath(chain_base(c)->path, NULL);
+	char *dir = base ? store_dir_for(o->store_dir, base) : NULL;
+	int rc = OVL_EXIT_OK;
+
+	if (dir && store_exists(dir)) {
+		ovl_error(chain_base(c)->path, "base has a history in %s; a commit without "
+			  "history would make it wrong", ovl_quote(dir));
+		rc = OVL_EXIT_FAILURE;
+	}
+	free(base);
+	free(dir);
+	return rc;
+}
+
+/* --no-history: commit without emptying, sync, then renew. */
+static int commit_plain(const struct chain *c, const struct commit_opts *o,
+			struct commit_result *res)
+{
+	struct extents ex;
+	int rc = refuse_if_history(c, o);
+
+	if (!rc)
+		rc = probe_both(c);
+	if (!rc)
+		rc = measure(c, o, &ex, res);
+	if (rc)
+		return rc;
+	extents_free(&ex);
+	res->size_before = res->size_after = chain_base(c)->virtual_size;
+	if (res->skipped || o->dry_run)
+		return OVL_EXIT_OK;
+	rc = commit_plain_run(c, o->progress);
+	if (!rc)
+		rc = fsync_path(chain_base(c)->path, false);
+	if (!rc && chain_top(c)->virtual_size > res->size_before)
+		res->size_after = chain_top(c)->virtual_size;
+	return rc ? rc : renew_replace(c, chain_top(c)->path);
+}
+
+static int check_store_owner(const struct store *s, const char *base, const char *overlay)
+{
+	if (strcmp(s->base, base) != 0) {
+		ovl_error(s->dir, "this history belongs to base %s, not %s",
+			  ovl_quote(s->base), ovl_quote(base));
+		return OVL_EXIT_FAILURE;
+	}
+	if (strcmp(s->overlay, overlay) != 0) {
+		ovl_error(base, "base already keeps history for overlay %s; "
+			  "one overlay per base", ovl_quote(s->overlay));
+		return OVL_EXIT_FAILURE;
+	}
+	return OVL_EXIT_OK;
+}
+
+static int make_pristine(struct store *s, uint64_t virtual_size)
+{
+	char digest[DIGEST_STR_LEN];
+	char *name = xasprintf("pristine.%s", s->base_format);
+	char *final = store_path(s, name);
+	char *tmp = tmp_create_beside(final);
+	int rc = tmp ? copy_file_sparse(s->base, tmp, digest) : OVL_EXIT_FAILURE;
+
+	/* A pristine file not named in meta is a leftover: replace it. */
+	if (!rc)
+		rc = rename_replace(tmp, final);
+	if (!rc)
+		rc = db_begin(&s->db);
+	if (!rc)
+		rc = store_set_meta(s, "pristine", name);
+	if (!rc)
+		rc = store_set_meta(s, "pristine_digest", digest);
+	if (!rc)
+		rc = store_set_meta_int(s, "pristine_size", (int64_t)virtual_size);
+	if (!rc)
+		rc = db_commit(&s->db);
+	if (rc) {
+		db_rollback(&s->db);
+		if (tmp)
+			unlink(tmp);
+	} else
+		rc = store_load_meta(s);
+	free(tmp);
+	free(final);
+	free(name);
+	return rc;
+}
+
+/* The store for this chain, opened (and recovered) or created. */
+static int open_store(const struct chain *c, const char *base, const struct commit_opts *o,
+		      struct store *s, bool *recovered, struct commit_result *res)
+{
+	int rc;
+
+	*recovered = false;
+	res->store = store_dir_for(o->store_dir, base);
+	if (!store_exists(res->store)) {
+		if (o->dry_run)
+			return OVL_EXIT_OK;
+		return store_create(s, res->store, base, chain_base(c)->format, chain_top(c)->path);
+	}
+	rc = store_open(s, res->store, !o->dry_run);
+	if (!rc)
+		rc = check_store_owner(s, base, chain_top(c)->path);
+	if (!rc && !o->dry_run)
+		rc = store_recover(s, recovered);
+	return rc;
+}
+
+static int run_history_steps(struct store *s, const struct chain *c, const struct extents *ex,
+			     const struct commit_opts *o, struct commit_result *res)
+{
+	struct pending_commit pc;
+	int rc = history_begin(s, o->message, o->tag, ex->bytes,
+			       chain_base(c)->virtual_size, &pc);
+
+	if (rc)
+		return rc;
+	rc = history_archive(s, chain_top(c)->path, &pc);
+	if (rc) {
+		history_rollback(s, &pc);
+		pending_commit_free(&pc);
+		return rc;
+	}
+	rc = journal_step(s, pc.journal_id, "commit");
+	if (!rc)
+		rc = history_commit_archive(s, &pc, chain_top(c)->virtual_size, o->progress);
+	if (!rc)
+		rc = renew_replace(c, chain_top(c)->path);
+	if (!rc)
+		rc = history_finish(s, &pc, ex);
+	res->seq = pc.seq;
+	res->size_before = pc.size_before;
+	res->size_after = pc.size_after;
+	res->time_us = store_now_us();
+	pending_commit_free(&pc);
+	return rc;
+}
+
+static int history_precheck(const struct chain *c, const char *base)
+{
+	if (c->depth != 2) {
+		ovl_error(base, "base has a backing file of its own; history needs a "
+			  "standalone base (use --no-history)");
+		return OVL_EXIT_FAILURE;
+	}
+	return OVL_EXIT_OK;
+}
+
+static int commit_history_in(struct store *s, const struct chain *c,
+			     const struct commit_opts *o, struct commit_result *res)
+{
+	struct extents ex;
+	int rc = probe_both(c);
+
+	if (!rc)
+		rc = refuse_other_overlays(res->base, chain_top(c)->path);
+	if (!rc)
+		rc = measure(c, o, &ex, res);
+	if (rc)
+		return rc;
+	res->size_before = res->size_after = chain_base(c)->virtual_size;
+	if (!res->skipped && !o->dry_run && !s->pristine)
+		rc = make_pristine(s, chain_base(c)->virtual_size);
+	if (!rc && !res->skipped && !o->dry_run)
+		rc = run_history_steps(s, c, &ex, o, res);
+	extents_free(&ex);
+	return rc;
+}
+
+static int commit_with_history(struct chain *c, const char *path,
+			       const struct commit_opts *o, struct commit_result *res)
+{
+	struct store s = { .lock_fd = -1 };
+	bool recovered;
+	int rc = history_precheck(c, res->base);
+
+	if (!rc)
+		rc = open_store(c, res->base, o, &s, &recovered, res);
+	/* Recovery may have renewed the overlay: read it afresh. */
+	if (!rc && recovered) {
+		chain_free(c);
+		rc = chain_open(path, c);
+	}
+	if (!rc)
+		rc = commit_history_in(&s, c, o, res);
+	if (s.dir)
+		store_close(&s);
+	return rc;
+}
+
+static int commit_locked(const char *path, const struct commit_opts *o,
+			 struct commit_result *res)
+{
+	struct chain c;
+	int rc = chain_open(path, &c);
+
+	if (rc)
+		return rc;
+	res->base = realpath(chain_base(&c)->path, NULL);
+	if (!res->base) {
+		ovl_error_errno(chain_base(&c)->path, errno, "cannot resolve base");
+		chain_free(&c);
+		return OVL_EXIT_FAILURE;
+	}
+	if (!o->dry_run && tmp_remove_leftovers(chain_top(&c)->path) < 0)
+		rc = OVL_EXIT_FAILURE;
+	if (!rc)
+		rc = o->no_history ? commit_plain(&c, o, res) : commit_with_history(&c, path, o, res);
+	if (!rc && (o->dry_run || res->skipped))
+		say_plan(&c, o, res);
+	if (c.depth)
+		chain_free(&c);
+	return rc;
+}
+
+int commit_overlay(const char *path, const struct commit_opts *o, struct commit_result *res)
+{
+	char *dir = path_dirname(path);
+	int lock = ovl_lock_acquire(dir, 0, OVL_LOCK_WAIT_MS);
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	free(dir);
+	if (lock < 0)
+		return -lock;
+	rc = commit_locked(path, o, res);
+	ovl_lock_release(lock);
+	return rc;
+}
+
+void commit_result_free(struct commit_result *res)
+{
+	free(res->base);
+	free(res->store);
+	res->base = res->store = NULL;
+}

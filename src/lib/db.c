@@ -1,0 +1,191 @@
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "exitcodes.h"
+#include "report.h"
+#include "strbuf.h"
+
+int db_fail(struct db *db, const char *what)
+{
+	ovl_error(db->path, "database error in %s: %s", what,
+		  db->h ? sqlite3_errmsg(db->h) : "cannot open");
+	return OVL_EXIT_FAILURE;
+}
+
+int db_open(struct db *db, const char *path, bool create, bool read_only)
+{
+	int flags = read_only ? SQLITE_OPEN_READONLY
+			      : SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
+
+	db->path = xstrdup(path);
+	flags |= SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_FULLMUTEX;
+	if (sqlite3_open_v2(path, &db->h, flags, NULL) != SQLITE_OK) {
+		int rc = db_fail(db, "open");
+		db_close(db);
+		return rc;
+	}
+	sqlite3_extended_result_codes(db->h, 1);
+	/* Another ovl process holds the store lock while it writes, so a
+	 * short wait covers only readers' checkpoints. */
+	sqlite3_busy_timeout(db->h, 5000);
+	return OVL_EXIT_OK;
+}
+
+void db_close(struct db *db)
+{
+	if (db->h)
+		sqlite3_close_v2(db->h);
+	db->h = NULL;
+	free(db->path);
+	db->path = NULL;
+}
+
+int db_exec(struct db *db, const char *sql)
+{
+	char *err = NULL;
+
+	if (sqlite3_exec(db->h, sql, NULL, NULL, &err) != SQLITE_OK) {
+		ovl_error(db->path, "database error: %s (in: %.60s)",
+			  err ? err : sqlite3_errmsg(db->h), sql);
+		sqlite3_free(err);
+		return OVL_EXIT_FAILURE;
+	}
+	return OVL_EXIT_OK;
+}
+
+sqlite3_stmt *db_prepare(struct db *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK) {
+		ovl_error(db->path, "database error: %s (in: %.60s)",
+			  sqlite3_errmsg(db->h), sql);
+		return NULL;
+	}
+	return st;
+}
+
+static int vbind(struct db *db, sqlite3_stmt *st, const char *fmt, va_list ap)
+{
+	int rc = SQLITE_OK;
+
+	for (int i = 1; fmt && *fmt && rc == SQLITE_OK; fmt++, i++) {
+		const char *s;
+		switch (*fmt) {
+		case 'i':
+			rc = sqlite3_bind_int64(st, i, va_arg(ap, int64_t));
+			break;
+		case 's':
+			s = va_arg(ap, const char *);
+			rc = s ? sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT)
+			       : sqlite3_bind_null(st, i);
+			break;
+		default:
+			rc = sqlite3_bind_null(st, i);
+		}
+	}
+	if (rc != SQLITE_OK)
+		return db_fail(db, sqlite3_sql(st));
+	return OVL_EXIT_OK;
+}
+
+int db_bind(struct db *db, sqlite3_stmt *st, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vbind(db, st, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int db_step(struct db *db, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		return rc;
+	db_fail(db, sqlite3_sql(st));
+	return -1;
+}
+
+/* Prepare and bind; NULL after reporting. */
+static sqlite3_stmt *vprepare(struct db *db, const char *sql, const char *fmt, va_list ap)
+{
+	sqlite3_stmt *st = db_prepare(db, sql);
+
+	if (st && vbind(db, st, fmt, ap) != OVL_EXIT_OK) {
+		sqlite3_finalize(st);
+		return NULL;
+	}
+	return st;
+}
+
+int db_run(struct db *db, const char *sql, const char *fmt, ...)
+{
+	va_list ap;
+	sqlite3_stmt *st;
+	int rc;
+
+	va_start(ap, fmt);
+	st = vprepare(db, sql, fmt, ap);
+	va_end(ap);
+	if (!st)
+		return OVL_EXIT_FAILURE;
+	while ((rc = db_step(db, st)) == SQLITE_ROW)
+		;
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? OVL_EXIT_OK : OVL_EXIT_FAILURE;
+}
+
+int db_query_int(struct db *db, int64_t *out, int64_t dflt, const char *sql,
+		 const char *fmt, ...)
+{
+	va_list ap;
+	sqlite3_stmt *st;
+	int rc;
+
+	va_start(ap, fmt);
+	st = vprepare(db, sql, fmt, ap);
+	va_end(ap);
+	if (!st)
+		return OVL_EXIT_FAILURE;
+	rc = db_step(db, st);
+	*out = (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		? sqlite3_column_int64(st, 0) : dflt;
+	sqlite3_finalize(st);
+	return rc < 0 ? OVL_EXIT_FAILURE : OVL_EXIT_OK;
+}
+
+int db_query_text(struct db *db, char **out, const char *sql, const char *fmt, ...)
+{
+	va_list ap;
+	sqlite3_stmt *st;
+	int rc;
+
+	*out = NULL;
+	va_start(ap, fmt);
+	st = vprepare(db, sql, fmt, ap);
+	va_end(ap);
+	if (!st)
+		return OVL_EXIT_FAILURE;
+	rc = db_step(db, st);
+	if (rc == SQLITE_ROW && sqlite3_column_text(st, 0))
+		*out = xstrdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return rc < 0 ? OVL_EXIT_FAILURE : OVL_EXIT_OK;
+}
+
+int db_begin(struct db *db) { return db_exec(db, "BEGIN IMMEDIATE"); }
+int db_commit(struct db *db) { return db_exec(db, "COMMIT"); }
+
+void db_rollback(struct db *db)
+{
+	if (!sqlite3_get_autocommit(db->h))
+		sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+}

@@ -1,0 +1,61 @@
+/*
+ * The store-side steps of a commit with history, shared by ovl-commit and
+ * by the recovery of a commit that a crash interrupted.
+ *
+ * Steps, each recorded in the journal before it starts:
+ *   archive  the overlay is hard-linked (or copied) into the store;
+ *            the base is untouched, so a crash here rolls back
+ *   commit   the archive is committed into the base with qemu-img, its
+ *            backing named explicitly; from here on a crash rolls forward
+ *            (committing the same archive again converges)
+ *   renew    the base holds the data: the overlay is replaced by an empty
+ *            one, then the commit is logged as done in one transaction
+ */
+#ifndef OVL_HISTORY_H
+#define OVL_HISTORY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "extents.h"
+#include "journal.h"
+#include "store.h"
+
+struct pending_commit {
+	int64_t seq;
+	int64_t journal_id;
+	char *archive;        /* absolute path of the archive file */
+	uint64_t size;        /* bytes of data in the overlay */
+	uint64_t size_before; /* base virtual size before */
+	uint64_t size_after;
+};
+
+/* Log a new pending commit and its journal row at step "archive". */
+int history_begin(struct store *s, const char *message, const char *tag,
+		  uint64_t size, uint64_t base_size, struct pending_commit *pc);
+
+/* Put the overlay's file into the store (link, else copy). */
+int history_archive(struct store *s, const char *overlay, struct pending_commit *pc);
+
+/* Undo history_begin/history_archive: nothing reached the base. */
+int history_rollback(struct store *s, struct pending_commit *pc);
+
+/* The "commit" step: commit the archive into the base, sync it, record
+ * the archive's digest and move the journal to "renew". */
+int history_commit_archive(struct store *s, struct pending_commit *pc,
+			   uint64_t overlay_size, bool progress);
+
+/* The end: extents logged, commit done, head moved, undone commits
+ * abandoned, journal row gone; one transaction. */
+int history_finish(struct store *s, struct pending_commit *pc, const struct extents *ex);
+
+/* Rebuild pc from a journal row (recovery). */
+int history_load_pending(struct store *s, const struct journal_entry *e,
+			 struct pending_commit *pc);
+
+void pending_commit_free(struct pending_commit *pc);
+
+/* The --image-opts that open qcow2 TOP with BASE (format FMT) as its
+ * backing, whatever TOP's header says.  Malloc'ed. */
+char *image_opts_over(const char *top, const char *base, const char *fmt);
+
+#endif

@@ -1,0 +1,36 @@
+/*
+ * The store's journal: operations under way.
+ *
+ * An operation writes its row before its first step and moves it to each
+ * later step before starting that step, each in its own durable
+ * transaction.  After a crash the row says how far it got, and the
+ * operation's own recovery finishes or rolls back from there.
+ */
+#ifndef OVL_JOURNAL_H
+#define OVL_JOURNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "store.h"
+
+struct journal_entry {
+	int64_t id;
+	char *op;      /* "commit", "undo", "prune" */
+	int64_t seq;
+	char *step;
+	char *args;    /* JSON */
+};
+
+/* Within the caller's transaction: add a row, its id into *id. */
+int journal_add(struct store *s, const char *op, int64_t seq, const char *step,
+		const char *args, int64_t *id);
+/* In a transaction of its own: record that STEP starts now. */
+int journal_step(struct store *s, int64_t id, const char *step);
+/* Within the caller's transaction: the operation is over. */
+int journal_remove(struct store *s, int64_t id);
+
+/* The oldest unfinished operation; *found false when there is none. */
+int journal_oldest(struct store *s, struct journal_entry *e, bool *found);
+void journal_entry_free(struct journal_entry *e);
+
+#endif

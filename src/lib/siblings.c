@@ -1,0 +1,112 @@
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "exitcodes.h"
+#include "files.h"
+#include "report.h"
+#include "siblings.h"
+#include "strbuf.h"
+
+#define QCOW2_MAGIC 0x514649fbu   /* "QFI\xfb" */
+#define QCOW2_BACKING_MAX 1023    /* qemu's own limit on the name */
+
+static uint64_t be64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+char *qcow2_header_backing(int fd)
+{
+	unsigned char hdr[20];
+	char *name;
+
+	if (pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) || be32(hdr) != QCOW2_MAGIC)
+		return NULL;
+	uint64_t offset = be64(hdr + 8);
+	uint32_t len = be32(hdr + 16);
+	if (offset == 0 || len == 0 || len > QCOW2_BACKING_MAX)
+		return NULL;
+	name = xcalloc(1, len + 1);
+	if (pread(fd, name, len, (off_t)offset) != (ssize_t)len || memchr(name, '\0', len)) {
+		free(name);
+		return NULL;
+	}
+	return name;
+}
+
+/* Does the image at PATH (in DIR) name BASE as its backing file? */
+static bool backed_by(const char *dir, const char *path, const char *base)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	char *name, *full, *real;
+	bool same = false;
+
+	if (fd < 0)
+		return false;
+	name = qcow2_header_backing(fd);
+	close(fd);
+	if (!name)
+		return false;
+	full = name[0] == '/' ? xstrdup(name) : path_join(dir, name);
+	real = realpath(full, NULL);
+	same = real && strcmp(real, base) == 0;
+	free(real);
+	free(full);
+	free(name);
+	return same;
+}
+
+static bool is_candidate(int dfd, const char *name)
+{
+	struct stat st;
+
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
+	    strncmp(name, ".ovl-tmp-", 9) == 0)
+		return false;
+	return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+}
+
+int refuse_other_overlays(const char *base, const char *overlay)
+{
+	char *dir = path_dirname(base);
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int rc = OVL_EXIT_OK;
+
+	if (!d) {
+		ovl_error_errno(dir, errno, "cannot read directory");
+		free(dir);
+		return OVL_EXIT_FAILURE;
+	}
+	while (rc == OVL_EXIT_OK && (de = readdir(d))) {
+		if (!is_candidate(dirfd(d), de->d_name))
+			continue;
+		char *path = path_join(dir, de->d_name);
+		if (strcmp(path, overlay) != 0 && backed_by(dir, path, base)) {
+			ovl_error(base, "another overlay, %s, is backed by this base; "
+				  "committing would corrupt it", ovl_quote(path));
+			rc = OVL_EXIT_FAILURE;
+		}
+		free(path);
+	}
+	closedir(d);
+	free(dir);
+	return rc;
+}

@@ -1,0 +1,22 @@
+/*
+ * One overlay per base: committing into a base that another overlay still
+ * uses corrupts that overlay's view.  Before a commit, the base's
+ * directory is scanned for other qcow2 images whose header names the base.
+ * Only headers are read (no qemu-img run per file), and nothing is opened
+ * as an image.
+ */
+#ifndef OVL_SIBLINGS_H
+#define OVL_SIBLINGS_H
+
+/*
+ * Look in BASE's directory for a qcow2 image other than OVERLAY whose
+ * backing name resolves to BASE (both absolute, canonical).  Returns 0
+ * when there is none, OVL_EXIT_FAILURE after naming the first found.
+ */
+int refuse_other_overlays(const char *base, const char *overlay);
+
+/* The backing name in a qcow2 header read from FD, malloc'ed; NULL when
+ * FD is not qcow2 or has no backing file. */
+char *qcow2_header_backing(int fd);
+
+#endif
