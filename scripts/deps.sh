@@ -16,7 +16,7 @@ required=(
 	libpopt-dev libsqlite3-dev libjansson-dev libselinux1-dev libssl-dev
 	qemu-utils qemu-block-extra
 	bats bats-assert bats-support
-	e2fsprogs python3
+	e2fsprogs python3 sqlite3
 )
 optional=(
 	libguestfs-dev libguestfs-tools linux-image-amd64 qemu-system-x86

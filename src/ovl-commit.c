@@ -130,7 +130,6 @@ int main(int argc, const char **argv)
 	free(tag_arg);
 	free(min_size_arg);
 	free(operands);
-	cli_common_free(&common);
-	poptFreeContext(ctx);
+	cli_end(ctx, &common);
 	return cli_close_stdout(status);
 }

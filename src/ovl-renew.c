@@ -22,7 +22,8 @@ static const struct cli_tool renew_tool = {
 	.synopsis = "[options] OVERLAY...",
 	.summary = "Replace each OVERLAY with an empty qcow2 overlay on the same base.",
 	.options = renew_options,
-	/* --store is accepted for symmetry and ignored: renew has no store. */
+	/* --store: renew never makes a store, but finishes a crashed commit's
+	 * work in one before touching the overlay. */
 	.common = CLI_DRY_RUN | CLI_STORE | CLI_PROGRESS,
 	.min_operands = 1,
 	.max_operands = -1,
@@ -41,11 +42,11 @@ int main(int argc, const char **argv)
 	if (status == OVL_EXIT_OK && !done) {
 		opts.discard = discard;
 		opts.dry_run = common.dry_run;
+		opts.store_dir = common.store;
 		for (int i = 0; i < n; i++)
 			status = ovl_exit_worst(status, renew_overlay(operands[i], &opts));
 	}
 	free(operands);
-	cli_common_free(&common);
-	poptFreeContext(ctx);
+	cli_end(ctx, &common);
 	return cli_close_stdout(status);
 }

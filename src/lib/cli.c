@@ -15,7 +15,7 @@ enum { OPT_HELP = 1000, OPT_VERSION, OPT_LONG_OPTIONS, OPT_OUTPUT };
 
 static char *output_arg;
 static char *store_arg;
-/* Kept reachable for the whole run: popt points into it. */
+/* popt points into this table until the context is freed (cli_end). */
 static struct poptOption *cli_table;
 
 /* The common options, each tagged with the CLI_* bit that enables it
@@ -212,8 +212,11 @@ int cli_parse(int argc, const char **argv, const struct cli_tool *tool,
 	return rc;
 }
 
-void cli_common_free(struct cli_common *common)
+void cli_end(poptContext ctx, struct cli_common *common)
 {
+	poptFreeContext(ctx);
+	free(cli_table);
+	cli_table = NULL;
 	free(common->store);
 	common->store = NULL;
 }

@@ -41,14 +41,14 @@ struct cli_tool {
  * returns 0 with *done set), reports usage errors on stderr with a hint to
  * --help and returns OVL_EXIT_USAGE.  On success *operands is a
  * NULL-terminated array (free with free(); strings belong to the context)
- * and the caller must poptFreeContext(*ctx) when done.
+ * and the caller must call cli_end() when done.
  */
 int cli_parse(int argc, const char **argv, const struct cli_tool *tool,
 	      struct cli_common *common, poptContext *ctx,
 	      const char ***operands, int *n_operands, bool *done);
 
-/* Release what cli_parse allocated in common. */
-void cli_common_free(struct cli_common *common);
+/* Release the context and what cli_parse allocated (last thing in main). */
+void cli_end(poptContext ctx, struct cli_common *common);
 
 /* Report a usage error "PROG: MESSAGE" + hint; returns OVL_EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

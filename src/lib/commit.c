@@ -109,6 +109,8 @@ static int commit_plain(const struct chain *c, const struct commit_opts *o,
 	if (!rc)
 		rc = probe_both(c);
 	if (!rc)
+		rc = refuse_other_overlays(res->base, chain_top(c)->path);
+	if (!rc)
 		rc = measure(c, o, &ex, res);
 	if (rc)
 		return rc;
@@ -172,24 +174,33 @@ static int make_pristine(struct store *s, uint64_t virtual_size)
 	return rc;
 }
 
-/* The store for this chain, opened (and recovered) or created. */
-static int open_store(const struct chain *c, const char *base, const struct commit_opts *o,
-		      struct store *s, bool *recovered, struct commit_result *res)
+/* An existing store for this chain, opened and recovered; none is made
+ * here (only a commit that writes the base makes one). */
+static int open_existing_store(const struct chain *c, const char *base, const char *dir,
+			       const struct commit_opts *o, struct store *s, bool *recovered)
 {
-	int rc;
+	int rc = store_open(s, dir, !o->dry_run);
 
 	*recovered = false;
-	res->store = store_dir_for(o->store_dir, base);
-	if (!store_exists(res->store)) {
-		if (o->dry_run)
-			return OVL_EXIT_OK;
-		return store_create(s, res->store, base, chain_base(c)->format, chain_top(c)->path);
-	}
-	rc = store_open(s, res->store, !o->dry_run);
 	if (!rc)
 		rc = check_store_owner(s, base, chain_top(c)->path);
 	if (!rc && !o->dry_run)
 		rc = store_recover(s, recovered);
+	return rc;
+}
+
+static int ensure_store(struct store *s, const struct chain *c, const char *base,
+			const char *dir)
+{
+	int rc = OVL_EXIT_OK;
+
+	if (!s->dir) {
+		rc = store_create(s, dir, base, chain_base(c)->format, chain_top(c)->path);
+		if (!rc)
+			rc = check_store_owner(s, base, chain_top(c)->path);
+	}
+	if (!rc && !s->pristine)
+		rc = make_pristine(s, chain_base(c)->virtual_size);
 	return rc;
 }
 
@@ -246,10 +257,11 @@ static int commit_history_in(struct store *s, const struct chain *c,
 	if (rc)
 		return rc;
 	res->size_before = res->size_after = chain_base(c)->virtual_size;
-	if (!res->skipped && !o->dry_run && !s->pristine)
-		rc = make_pristine(s, chain_base(c)->virtual_size);
-	if (!rc && !res->skipped && !o->dry_run)
-		rc = run_history_steps(s, c, &ex, o, res);
+	if (!res->skipped && !o->dry_run) {
+		rc = ensure_store(s, c, res->base, res->store);
+		if (!rc)
+			rc = run_history_steps(s, c, &ex, o, res);
+	}
 	extents_free(&ex);
 	return rc;
 }
@@ -258,11 +270,14 @@ static int commit_with_history(struct chain *c, const char *path,
 			       const struct commit_opts *o, struct commit_result *res)
 {
 	struct store s = { .lock_fd = -1 };
-	bool recovered;
+	bool recovered = false;
 	int rc = history_precheck(c, res->base);
 
-	if (!rc)
-		rc = open_store(c, res->base, o, &s, &recovered, res);
+	if (rc)
+		return rc;
+	res->store = store_dir_for(o->store_dir, res->base);
+	if (store_exists(res->store))
+		rc = open_existing_store(c, res->base, res->store, o, &s, &recovered);
 	/* Recovery may have renewed the overlay: read it afresh. */
 	if (!rc && recovered) {
 		chain_free(c);

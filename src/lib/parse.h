@@ -11,7 +11,7 @@ int parse_uint64(const char *s, uint64_t *out);
  * a "B" suffix and "iB" are accepted: 64KiB). */
 int parse_size(const char *s, uint64_t *out);
 
-/* "16.0 MiB" style, into buf. */
+/* "16 MiB", "1.5 GiB" (one decimal, rounded down), into buf. */
 const char *format_size(uint64_t bytes, char *buf, unsigned len);
 
 #endif

@@ -83,26 +83,27 @@ static bool is_noise(const char *line, size_t len)
 	return len == 0 || memmem(line, len, "warning:", 8) != NULL;
 }
 
-static char *last_message_line(const char *err)
+/* qemu-img's message: its non-warning lines, "qemu-img: " prefixes
+ * dropped, joined by "; " (a file name with a newline spans two lines). */
+static char *message_lines(const char *err)
 {
+	struct strbuf sb = STRBUF_INIT;
 	const char *end = err + strlen(err);
-	const char *best = NULL;
-	size_t best_len = 0;
 
 	for (const char *p = err; p < end;) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
 		if (!is_noise(p, len)) {
-			best = p;
-			best_len = len;
+			const char *line = p;
+			if (len >= 10 && strncmp(line, "qemu-img: ", 10) == 0)
+				line += 10, len -= 10;
+			if (sb.len)
+				sb_add(&sb, "; ");
+			sb_addn(&sb, line, len);
 		}
 		p += len + 1;
 	}
-	if (!best)
-		return NULL;
-	if (best_len > 10 && strncmp(best, "qemu-img: ", 10) == 0)
-		best += 10, best_len -= 10;
-	return strndup(best, best_len);
+	return sb.len ? sb_detach(&sb) : (sb_free(&sb), NULL);
 }
 
 char *qemu_failure_text(const struct run_result *res)
@@ -113,7 +114,7 @@ char *qemu_failure_text(const struct run_result *res)
 		return xasprintf("cannot run qemu-img: %s", strerror(res->spawn_errno));
 	if (res->timed_out)
 		return xstrdup("qemu-img did not finish in time and was killed");
-	if (res->err && (line = last_message_line(res->err)))
+	if (res->err && (line = message_lines(res->err)))
 		return line;
 	if (res->status > 128)
 		return xasprintf("qemu-img was killed by signal %d", res->status - 128);

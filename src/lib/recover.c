@@ -18,6 +18,7 @@
 #include "renew.h"
 #include "report.h"
 #include "strbuf.h"
+#include "undo.h"
 
 /* Is the file at the overlay's path still the one that was archived? */
 static bool overlay_is_archived_one(struct store *s, const struct pending_commit *pc)
@@ -116,6 +117,8 @@ static int recover_one(struct store *s, const struct journal_entry *e)
 {
 	if (strcmp(e->op, "commit") == 0)
 		return recover_commit(s, e);
+	if (strcmp(e->op, "undo") == 0)
+		return undo_recover(s, e);
 	ovl_error(s->db.path, "journal holds an operation this ovl does not know (%s); "
 		  "left untouched", ovl_quote(e->op));
 	return OVL_EXIT_FAILURE;
@@ -149,5 +152,24 @@ int store_recover(struct store *s, bool *did_work)
 	}
 	if (!rc && *did_work)
 		rc = store_load_meta(s);
+	return rc;
+}
+
+int recover_store_of_base(const char *base_path, const char *store_opt, bool *did_work)
+{
+	char *base = realpath(base_path, NULL);
+	char *dir = base ? store_dir_for(store_opt, base) : NULL;
+	struct store s;
+	int rc = OVL_EXIT_OK;
+
+	*did_work = false;
+	if (dir && store_exists(dir)) {
+		rc = store_open(&s, dir, true);
+		if (!rc)
+			rc = store_recover(&s, did_work);
+		store_close(&s);
+	}
+	free(dir);
+	free(base);
 	return rc;
 }

@@ -13,4 +13,11 @@
  */
 int store_recover(struct store *s, bool *did_work);
 
+/*
+ * For tools that do not otherwise use a store (ovl-renew): if BASE (as in
+ * a judged chain) has a store (STORE_OPT, else BASE.history), open it and
+ * run its recovery.  No store is no work.  Returns an exit code.
+ */
+int recover_store_of_base(const char *base_path, const char *store_opt, bool *did_work);
+
 #endif

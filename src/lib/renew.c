@@ -13,6 +13,7 @@
 #include "lock.h"
 #include "parse.h"
 #include "qemu.h"
+#include "recover.h"
 #include "renew.h"
 #include "report.h"
 #include "strbuf.h"
@@ -176,13 +177,32 @@ static void say_plan(const struct chain *c, bool dry_run)
 		 ovl_quote(top->backing_name), top->backing_format);
 }
 
+/* A crashed commit may still own this overlay: finish it first. */
+static int recover_first(const char *path, const struct renew_opts *opts, struct chain *c)
+{
+	bool did_work = false;
+	int rc = opts->dry_run ? OVL_EXIT_OK
+		: recover_store_of_base(chain_base(c)->path, opts->store_dir, &did_work);
+
+	if (!rc && did_work) {
+		chain_free(c);
+		rc = chain_open(path, c);
+	}
+	return rc;
+}
+
 static int renew_locked(const char *path, const struct renew_opts *opts)
 {
 	struct chain c;
 	int rc = chain_open(path, &c);
 
-	if (rc)
+	if (!rc)
+		rc = recover_first(path, opts, &c);
+	if (rc) {
+		if (c.depth)
+			chain_free(&c);
 		return rc;
+	}
 	if (!opts->dry_run && tmp_remove_leftovers(chain_top(&c)->path) < 0)
 		rc = OVL_EXIT_FAILURE;
 	if (!rc)

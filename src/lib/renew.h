@@ -15,6 +15,7 @@
 struct renew_opts {
 	bool discard;   /* replace even if the overlay holds data */
 	bool dry_run;   /* say what would happen, change nothing */
+	const char *store_dir;  /* --store: where to look for work to recover */
 };
 
 /* The whole ovl-renew job for one operand: open and judge the chain,

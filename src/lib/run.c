@@ -448,3 +448,66 @@ void run_result_free(struct run_result *res)
 	res->out = res->err = NULL;
 	res->out_len = res->err_len = 0;
 }
+
+/* ------------------------------------------------------- background */
+
+int run_start(char *const argv[], struct run_child *bg)
+{
+	static const struct run_opts opts = { .capture_stderr = true };
+	struct child c = { -1, { -1, -1 }, { -1, -1 } };
+	int e = start_child(&c, argv, &opts);
+
+	close_fd(&c.err[1]);
+	bg->pid = e ? -1 : c.pid;
+	bg->err_fd = e ? -1 : c.err[0];
+	if (e)
+		close_pipes(&c);
+	return e;
+}
+
+int run_poll(struct run_child *bg)
+{
+	int st;
+	pid_t r;
+
+	if (bg->pid < 0)
+		return -1;
+	do
+		r = waitpid(bg->pid, &st, WNOHANG);
+	while (r < 0 && errno == EINTR);
+	if (r != bg->pid)
+		return -1;
+	bg->pid = -1;
+	return decode_status(st);
+}
+
+static char *drain_stderr(int *fd)
+{
+	struct capture cap = { fd, STRBUF_INIT };
+	int flags = fcntl(*fd, F_GETFL);
+
+	/* Whatever is there now; the child is gone or about to be. */
+	fcntl(*fd, F_SETFL, flags | O_NONBLOCK);
+	while (*fd >= 0)
+		drain_once(&cap);
+	return sb_detach(&cap.sb);
+}
+
+int run_finish(struct run_child *bg, unsigned timeout_ms, char **err)
+{
+	struct run_result res = { .status = -1 };
+	char *text;
+	int status = run_poll(bg);
+
+	if (status < 0 && bg->pid > 0) {
+		wait_child(bg->pid, now_ms() + timeout_ms, &res);
+		status = res.status;
+		bg->pid = -1;
+	}
+	text = bg->err_fd >= 0 ? drain_stderr(&bg->err_fd) : NULL;
+	if (err)
+		*err = text;
+	else
+		free(text);
+	return status;
+}

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 struct run_opts {
 	unsigned timeout_ms;      /* 0: wait for ever */
@@ -39,6 +40,25 @@ struct run_result {
 int run_program(char *const argv[], const struct run_opts *opts,
 		struct run_result *res);
 void run_result_free(struct run_result *res);
+
+/*
+ * A program left running in the background (a server such as qemu-nbd):
+ * stdin and stdout on /dev/null, stderr into a pipe that run_finish reads.
+ */
+struct run_child {
+	pid_t pid;
+	int err_fd;
+};
+
+/* Start it; 0, or the errno why not (ENOENT: not found). */
+int run_start(char *const argv[], struct run_child *c);
+/* Has it exited?  Its status (as run_program's) if so, else -1. */
+int run_poll(struct run_child *c);
+/*
+ * Wait up to timeout_ms for it to exit (0: no wait), then SIGKILL it; its
+ * status, with its stderr in *err (malloc'ed) when err is not NULL.
+ */
+int run_finish(struct run_child *c, unsigned timeout_ms, char **err);
 
 /* The file PATH would run for NAME, malloc'ed, or NULL (errno set). */
 char *run_find_program(const char *name);

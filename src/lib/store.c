@@ -168,6 +168,23 @@ int store_open(struct store *s, const char *dir, bool writable)
 	return rc;
 }
 
+int store_open_unlocked(struct store *s, const char *dir)
+{
+	int rc;
+
+	store_init(s, dir, false);
+	if (!store_exists(dir)) {
+		ovl_error(dir, "has no history (no %s)", STORE_DB_NAME);
+		return OVL_EXIT_FAILURE;
+	}
+	rc = open_db(s, false);
+	if (!rc)
+		rc = schema_check(&s->db, false);
+	if (!rc)
+		rc = store_load_meta(s);
+	return rc;
+}
+
 static int make_store_dir(const char *dir)
 {
 	char *commits = path_join(dir, STORE_COMMITS_DIR);

@@ -41,6 +41,10 @@ bool store_exists(const char *dir);
  */
 int store_open(struct store *s, const char *dir, bool writable);
 
+/* Open read-only without taking the lock: to learn, before locking, which
+ * overlay a store belongs to (locks are taken overlay directory first). */
+int store_open_unlocked(struct store *s, const char *dir);
+
 /* Create DIR (0700) and an empty history for BASE and OVERLAY, locked.
  * A directory left by a crashed creation is reused if it has no
  * database yet. */

@@ -238,7 +238,8 @@ assert_renewed() {
 _track_pid() { printf '%s\n' "$1" >>"$OVL_PIDS_FILE"; }
 
 # start_nbd FILE FORMAT [ro]: qemu-nbd serving FILE (and holding its qemu
-# locks) until teardown.
+# locks) until teardown.  NBD_SOCK is its unix socket.
+# shellcheck disable=SC2034
 start_nbd() {
 	local file=$1 fmt=$2 ro=${3:-} dir n pidf sock
 	dir=$BATS_TEST_TMPDIR
@@ -261,6 +262,7 @@ start_nbd() {
 	done
 	[[ -s "$pidf" ]] || fail "qemu-nbd wrote no pid file"
 	_track_pid "$(cat "$pidf")"
+	NBD_SOCK=$sock
 	# Wait until its qemu locks (OFD locks on bytes 100..) are held.
 	local ino
 	ino=$(stat -L -c %i -- "$file")
@@ -306,6 +308,7 @@ stop_nbd() {
 # start_listener: a TCP listener on 127.0.0.1 that records (in the file
 # $LISTEN_HITS) every connection it gets, and closes it at once.  Sets
 # LISTEN_PORT.
+# shellcheck disable=SC2034
 start_listener() {
 	LISTEN_HITS="$BATS_TEST_TMPDIR/listener.hits"
 	local portf="$BATS_TEST_TMPDIR/listener.port" i

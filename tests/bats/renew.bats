@@ -133,10 +133,13 @@ setup_pair() {
 	setup_pair
 	chown 1234:5678 vm.ovl
 	chmod 0640 vm.ovl
+	local ino
+	ino=$(inode vm.ovl)
 
 	run_renew vm.ovl
 	assert_success
 
+	assert_not_equal "$(inode vm.ovl)" "$ino"
 	assert_equal "$(stat -c '%u:%g %a' vm.ovl)" "1234:5678 640"
 	assert_renewed vm.ovl base.img
 }
@@ -146,8 +149,11 @@ setup_pair() {
 	setup_pair
 	chown 4321:4321 vm.ovl
 	chmod 0600 vm.ovl
+	local ino
+	ino=$(inode vm.ovl)
 	run_renew vm.ovl
 	assert_success
+	assert_not_equal "$(inode vm.ovl)" "$ino"
 	assert_equal "$(stat -c '%u:%g %a' vm.ovl)" "4321:4321 600"
 }
 

@@ -1,0 +1,186 @@
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "exitcodes.h"
+#include "lineage.h"
+#include "nbdserver.h"
+#include "qemu.h"
+#include "report.h"
+#include "strbuf.h"
+#include "undo-exec.h"
+
+#define COPY_BUF (4u << 20)
+
+int resize_image(const char *path, const char *format, uint64_t size)
+{
+	struct argv args = ARGV_INIT;
+	struct run_result res;
+	int status;
+
+	argv_push(&args, "resize");
+	argv_push(&args, "-q");
+	argv_push(&args, "-f");
+	argv_push(&args, format);
+	argv_push(&args, "--shrink");
+	argv_push_owned(&args, qemu_path_arg(path));
+	argv_pushf(&args, "%" PRIu64, size);
+	status = qemu_img(&args, QEMU_WRITE, path, "cannot resize", &res);
+	run_result_free(&res);
+	argv_free(&args);
+	return status == 0 ? OVL_EXIT_OK : OVL_EXIT_FAILURE;
+}
+
+static char *plain_opts(const char *path, const char *format)
+{
+	char *file = qemu_opt_escape(path);
+	char *opts = xasprintf("driver=%s,file.driver=file,file.filename=%s", format, file);
+
+	free(file);
+	return opts;
+}
+
+static int start_export(struct nbd_server *srv, const char *path, const char *format,
+			bool read_only)
+{
+	char *opts = plain_opts(path, format);
+	int rc = nbd_server_start(srv, opts, path, read_only);
+
+	free(opts);
+	return rc;
+}
+
+static int read_archive(int fd, const char *path, uint64_t offset, void *buf, size_t len)
+{
+	for (size_t done = 0; done < len;) {
+		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(offset + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			ovl_error_errno(path, n == 0 ? EIO : errno, "cannot read archived data");
+			return OVL_EXIT_FAILURE;
+		}
+		done += (size_t)n;
+	}
+	return OVL_EXIT_OK;
+}
+
+struct copier {
+	struct store *s;
+	struct nbd *base;
+	struct nbd *pristine;
+	unsigned char *buf;
+	int64_t open_seq;       /* archive currently open */
+	int fd;
+	char *path;
+};
+
+static int open_archive(struct copier *cp, int64_t seq)
+{
+	if (cp->open_seq == seq)
+		return OVL_EXIT_OK;
+	if (cp->fd >= 0)
+		close(cp->fd);
+	free(cp->path);
+	cp->open_seq = seq;
+	cp->path = lineage_archive(cp->s, seq);
+	cp->fd = cp->path ? open(cp->path, O_RDONLY | O_CLOEXEC) : -1;
+	if (cp->fd < 0) {
+		ovl_error_errno(cp->path ? cp->path : cp->s->dir, errno,
+				"cannot open the archive of commit %" PRId64, seq);
+		return OVL_EXIT_FAILURE;
+	}
+	return OVL_EXIT_OK;
+}
+
+static int copy_piece(struct copier *cp, const struct piece *pc)
+{
+	int rc = OVL_EXIT_OK;
+
+	if (pc->src == FROM_ZERO)
+		return nbd_write_zeroes(cp->base, pc->start, pc->length);
+	if (pc->src == FROM_ARCHIVE)
+		rc = open_archive(cp, pc->seq);
+	for (uint64_t done = 0; !rc && done < pc->length; done += COPY_BUF) {
+		size_t n = pc->length - done < COPY_BUF ? (size_t)(pc->length - done) : COPY_BUF;
+		rc = pc->src == FROM_ARCHIVE
+			? read_archive(cp->fd, cp->path, pc->offset + done, cp->buf, n)
+			: nbd_read(cp->pristine, pc->start + done, cp->buf, n);
+		if (!rc)
+			rc = nbd_write(cp->base, pc->start + done, cp->buf, n);
+	}
+	return rc;
+}
+
+/* Archive pieces grouped by archive and read in file order; writes go
+ * wherever the guest offsets say. */
+static int by_source(const void *a, const void *b)
+{
+	const struct piece *x = a, *y = b;
+
+	if (x->src != y->src)
+		return x->src < y->src ? -1 : 1;
+	if (x->seq != y->seq)
+		return x->seq < y->seq ? -1 : 1;
+	return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+static int copy_pieces(struct copier *cp, const struct plan *p)
+{
+	struct piece *order = xmalloc((p->n ? p->n : 1) * sizeof(*order));
+	int rc = OVL_EXIT_OK;
+
+	memcpy(order, p->v, p->n * sizeof(*order));
+	qsort(order, p->n, sizeof(*order), by_source);
+	for (size_t i = 0; !rc && i < p->n; i++)
+		rc = copy_piece(cp, &order[i]);
+	if (!rc)
+		rc = nbd_flush(cp->base);
+	free(order);
+	return rc;
+}
+
+static int copy_with_servers(struct store *s, const struct plan *p)
+{
+	struct nbd_server base, pristine = { .child = { -1, -1 } };
+	struct copier cp = { s, &base.conn, &pristine.conn, NULL, 0, -1, NULL };
+	int rc = start_export(&base, s->base, s->base_format, false);
+
+	if (rc)
+		return rc;
+	if (p->needs_pristine)
+		rc = start_export(&pristine, s->pristine, s->base_format, true);
+	if (!rc) {
+		cp.buf = xmalloc(COPY_BUF);
+		rc = copy_pieces(&cp, p);
+	}
+	if (p->needs_pristine && pristine.dir)
+		nbd_server_stop(&pristine);
+	if (nbd_server_stop(&base) && !rc)
+		rc = OVL_EXIT_FAILURE;
+	if (cp.fd >= 0)
+		close(cp.fd);
+	free(cp.path);
+	free(cp.buf);
+	return rc;
+}
+
+int undo_by_extents(struct store *s, const struct plan *p, bool progress)
+{
+	int rc = OVL_EXIT_OK;
+
+	(void)progress;
+	/* Grow first, so every piece lies inside the export. */
+	if (p->target_size > p->from_size)
+		rc = resize_image(s->base, s->base_format, p->target_size);
+	if (!rc && p->n)
+		rc = copy_with_servers(s, p);
+	if (!rc && p->target_size < p->from_size)
+		rc = resize_image(s->base, s->base_format, p->target_size);
+	return rc;
+}

@@ -1,0 +1,133 @@
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "copy.h"
+#include "exitcodes.h"
+#include "files.h"
+#include "history.h"
+#include "image.h"
+#include "lineage.h"
+#include "lock.h"
+#include "qemu.h"
+#include "report.h"
+#include "siblings.h"
+#include "strbuf.h"
+#include "undo-exec.h"
+
+/* The archive exists and starts like a qcow2 image; with deep, qemu-img
+ * check finds no corruption in it either. */
+static int check_one_archive(struct store *s, int64_t seq, bool deep)
+{
+	char *path = lineage_archive(s, seq);
+	int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	unsigned char magic[4];
+	int rc = OVL_EXIT_OK;
+
+	if (fd < 0) {
+		ovl_error_errno(path ? path : s->dir, path ? errno : ENOENT,
+				"archive of commit %" PRId64 " is missing", seq);
+		rc = OVL_EXIT_FAILURE;
+	} else if (pread(fd, magic, 4, 0) != 4 || memcmp(magic, "QFI\xfb", 4) != 0) {
+		ovl_error(path, "archive of commit %" PRId64 " is damaged (not qcow2)", seq);
+		rc = OVL_EXIT_FAILURE;
+	} else if (deep) {
+		/* Checked on its own: its header's backing name is stale. */
+		char *backing = qcow2_header_backing(fd);
+		struct image img = { .path = path, .format = (char *)"qcow2",
+				     .backing_name = backing ? backing : (char *)"" };
+		rc = image_check(&img);
+		free(backing);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return rc;
+}
+
+int check_archives(struct store *s, const struct lineage *l, const struct plan *p,
+		   int64_t target, bool replay)
+{
+	int64_t last = -1;
+	int rc = OVL_EXIT_OK;
+
+	if (replay) {
+		for (size_t i = 0; !rc && i < l->n && l->c[i].seq <= target; i++)
+			rc = check_one_archive(s, l->c[i].seq, true);
+		return rc;
+	}
+	for (size_t i = 0; !rc && i < p->n; i++) {
+		if (p->v[i].src != FROM_ARCHIVE || p->v[i].seq == last)
+			continue;
+		last = p->v[i].seq;
+		rc = check_one_archive(s, last, false);
+	}
+	return rc;
+}
+
+static int commit_archive_into(struct store *s, int64_t seq, const char *target,
+			       bool progress)
+{
+	char *archive = lineage_archive(s, seq);
+	struct argv args = ARGV_INIT;
+	struct run_result res;
+	bool show = progress && isatty(STDOUT_FILENO);
+	int status;
+
+	argv_push(&args, "commit");
+	argv_push(&args, "-d");
+	argv_push(&args, show ? "-p" : "-q");
+	argv_push(&args, "--image-opts");
+	argv_push_owned(&args, image_opts_over(archive, target, s->base_format));
+	status = qemu_img(&args, show ? QEMU_WRITE_PROGRESS : QEMU_WRITE, archive,
+			  "cannot replay the archived commit", &res);
+	run_result_free(&res);
+	argv_free(&args);
+	free(archive);
+	return status == 0 ? OVL_EXIT_OK : OVL_EXIT_FAILURE;
+}
+
+static int build_state(struct store *s, const struct lineage *l, int64_t target,
+		       const char *tmp, bool progress)
+{
+	char digest[DIGEST_STR_LEN];
+	int rc = copy_file_sparse(s->pristine, tmp, digest);
+
+	/* Commits grow the image as they did the first time, so the result
+	 * has the state's size too. */
+	for (size_t i = 0; !rc && i < l->n && l->c[i].seq <= target; i++)
+		rc = commit_archive_into(s, l->c[i].seq, tmp, progress);
+	return rc;
+}
+
+int undo_by_replay(struct store *s, const struct lineage *l, int64_t target, bool progress)
+{
+	char *tmp = tmp_create_beside(s->base);
+	struct stat st;
+	int rc;
+
+	if (!tmp)
+		return OVL_EXIT_FAILURE;
+	rc = stat(s->base, &st) < 0 ? (ovl_error_errno(s->base, errno, "cannot open"),
+				       OVL_EXIT_FAILURE) : OVL_EXIT_OK;
+	if (!rc)
+		rc = build_state(s, l, target, tmp, progress);
+	if (!rc)
+		rc = copy_file_attrs(tmp, &st, s->base);
+	if (!rc)
+		rc = fsync_path(tmp, false);
+	if (!rc)
+		rc = probe_qemu_locks(s->base);
+	if (!rc)
+		rc = rename_replace(tmp, s->base);
+	if (rc)
+		unlink(tmp);
+	free(tmp);
+	return rc;
+}
