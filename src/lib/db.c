@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,20 +10,52 @@
 #include "report.h"
 #include "strbuf.h"
 
+/* sqlite's message, with the system's cause where there is one
+ * ("unable to open database file: Read-only file system"). */
+static void report_db(struct db *db, const char *what)
+{
+	int sys = db->h ? sqlite3_system_errno(db->h) : 0;
+
+	if (sys)
+		ovl_error(db->path, "database error in %s: %s: %s", what,
+			  sqlite3_errmsg(db->h), strerror(sys));
+	else
+		ovl_error(db->path, "database error in %s: %s", what,
+			  db->h ? sqlite3_errmsg(db->h) : "cannot open");
+}
+
 int db_fail(struct db *db, const char *what)
 {
-	ovl_error(db->path, "database error in %s: %s", what,
-		  db->h ? sqlite3_errmsg(db->h) : "cannot open");
+	report_db(db, what);
+	return OVL_EXIT_FAILURE;
+}
+
+static int open_flags(bool create, bool read_only)
+{
+	int flags = read_only ? SQLITE_OPEN_READONLY
+			      : SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
+	return flags | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_FULLMUTEX;
+}
+
+int db_open_quiet(struct db *db, const char *path, bool read_only)
+{
+	memset(db, 0, sizeof(*db));
+	if (sqlite3_open_v2(path, &db->h, open_flags(false, read_only), NULL) == SQLITE_OK) {
+		db->path = xstrdup(path);
+		sqlite3_extended_result_codes(db->h, 1);
+		sqlite3_busy_timeout(db->h, 5000);
+		return OVL_EXIT_OK;
+	}
+	sqlite3_close_v2(db->h);
+	db->h = NULL;
 	return OVL_EXIT_FAILURE;
 }
 
 int db_open(struct db *db, const char *path, bool create, bool read_only)
 {
-	int flags = read_only ? SQLITE_OPEN_READONLY
-			      : SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
+	int flags = open_flags(create, read_only);
 
 	db->path = xstrdup(path);
-	flags |= SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_FULLMUTEX;
 	if (sqlite3_open_v2(path, &db->h, flags, NULL) != SQLITE_OK) {
 		int rc = db_fail(db, "open");
 		db_close(db);
@@ -49,10 +82,10 @@ int db_exec(struct db *db, const char *sql)
 	char *err = NULL;
 
 	if (sqlite3_exec(db->h, sql, NULL, NULL, &err) != SQLITE_OK) {
-		ovl_error(db->path, "database error: %s (in: %.60s)",
-			  err ? err : sqlite3_errmsg(db->h), sql);
+		char what[80];
+		snprintf(what, sizeof(what), "%.60s", sql);
 		sqlite3_free(err);
-		return OVL_EXIT_FAILURE;
+		return db_fail(db, what);
 	}
 	return OVL_EXIT_OK;
 }
@@ -62,8 +95,9 @@ sqlite3_stmt *db_prepare(struct db *db, const char *sql)
 	sqlite3_stmt *st = NULL;
 
 	if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK) {
-		ovl_error(db->path, "database error: %s (in: %.60s)",
-			  sqlite3_errmsg(db->h), sql);
+		char what[80];
+		snprintf(what, sizeof(what), "%.60s", sql);
+		db_fail(db, what);
 		return NULL;
 	}
 	return st;

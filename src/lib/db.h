@@ -18,6 +18,9 @@ struct db {
  * opens never create anything.  Returns an exit code, reported. */
 int db_open(struct db *db, const char *path, bool create, bool read_only);
 void db_close(struct db *db);
+/* Open an existing database, saying nothing if that fails (the caller
+ * has another way). */
+int db_open_quiet(struct db *db, const char *path, bool read_only);
 
 /* Run SQL with no parameters and no result rows (may hold several
  * statements).  Returns an exit code, reported. */

@@ -10,6 +10,7 @@
 #include "exitcodes.h"
 #include "extents.h"
 #include "files.h"
+#include "hist.h"
 #include "history.h"
 #include "image.h"
 #include "journal.h"
@@ -119,6 +120,8 @@ static int recover_one(struct store *s, const struct journal_entry *e)
 		return recover_commit(s, e);
 	if (strcmp(e->op, "undo") == 0)
 		return undo_recover(s, e);
+	if (strcmp(e->op, "prune") == 0)
+		return prune_recover(s, e);
 	ovl_error(s->db.path, "journal holds an operation this ovl does not know (%s); "
 		  "left untouched", ovl_quote(e->op));
 	return OVL_EXIT_FAILURE;

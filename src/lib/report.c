@@ -81,8 +81,12 @@ void ovl_note(const char *fmt, ...)
 	putchar('\n');
 }
 
-static void quote_char(struct strbuf *sb, unsigned char c)
+static void quote_char(struct strbuf *sb, unsigned char c, bool quoted)
 {
+	if (c == '\'' && !quoted) {
+		sb_addn(sb, "'", 1);
+		return;
+	}
 	switch (c) {
 	case '\n': sb_add(sb, "\\n"); return;
 	case '\t': sb_add(sb, "\\t"); return;
@@ -95,19 +99,29 @@ static void quote_char(struct strbuf *sb, unsigned char c)
 		sb_addn(sb, (const char *)&c, 1);
 }
 
-const char *ovl_quote(const char *name)
+static const char *escape_into_ring(const char *name, const char *quote)
 {
 	static char *ring[4];
 	static unsigned next;
 	struct strbuf sb = STRBUF_INIT;
 
-	sb_add(&sb, "'");
+	sb_add(&sb, quote);
 	for (const char *p = name; *p; p++)
-		quote_char(&sb, (unsigned char)*p);
-	sb_add(&sb, "'");
+		quote_char(&sb, (unsigned char)*p, *quote != '\0');
+	sb_add(&sb, quote);
 	free(ring[next]);
 	ring[next] = sb_detach(&sb);
 	const char *out = ring[next];
 	next = (next + 1) % 4;
 	return out;
+}
+
+const char *ovl_quote(const char *name)
+{
+	return escape_into_ring(name, "'");
+}
+
+const char *ovl_escape(const char *text)
+{
+	return escape_into_ring(text, "");
 }

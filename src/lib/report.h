@@ -34,5 +34,7 @@ void ovl_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * few names at once).
  */
 const char *ovl_quote(const char *name);
+/* The same escaping without the quotes (for text in tables). */
+const char *ovl_escape(const char *text);
 
 #endif

@@ -115,20 +115,27 @@ int store_set_meta_int(struct store *s, const char *key, int64_t value)
 	return store_set_meta(s, key, buf);
 }
 
-static int open_db(struct store *s, bool create)
+/*
+ * Open history.db and check it is ours before anything else touches it.
+ * Read-write even for reading: a read-only connection to a WAL database
+ * leaves its -wal and -shm files behind; read-only media get a read-only
+ * connection.  The connection writes nothing until a caller does.
+ */
+static int open_db(struct store *s)
 {
 	char *path = store_path(s, STORE_DB_NAME);
-	int rc = db_open(&s->db, path, create, !s->writable);
+	int rc = db_open_quiet(&s->db, path, false);
 
-	free(path);
 	if (rc)
-		return rc;
-	/* WAL: one fsync per transaction; FULL: that fsync is never skipped,
-	 * so a logged step survives power loss. */
-	if (s->writable && db_exec(&s->db, "PRAGMA journal_mode = WAL; "
-				   "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON"))
-		return OVL_EXIT_FAILURE;
-	return OVL_EXIT_OK;
+		rc = db_open(&s->db, path, false, true);
+	free(path);
+	if (!rc)
+		rc = schema_check(&s->db, s->writable);
+	/* FULL: a logged step survives power loss (the WAL is synced at each
+	 * commit, never skipped). */
+	if (!rc)
+		rc = db_exec(&s->db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON");
+	return rc;
 }
 
 static int lock_store(struct store *s)
@@ -160,9 +167,7 @@ int store_open(struct store *s, const char *dir, bool writable)
 	}
 	rc = lock_store(s);
 	if (!rc)
-		rc = open_db(s, false);
-	if (!rc)
-		rc = schema_check(&s->db, writable);
+		rc = open_db(s);
 	if (!rc)
 		rc = store_load_meta(s);
 	return rc;
@@ -177,9 +182,7 @@ int store_open_unlocked(struct store *s, const char *dir)
 		ovl_error(dir, "has no history (no %s)", STORE_DB_NAME);
 		return OVL_EXIT_FAILURE;
 	}
-	rc = open_db(s, false);
-	if (!rc)
-		rc = schema_check(&s->db, false);
+	rc = open_db(s);
 	if (!rc)
 		rc = store_load_meta(s);
 	return rc;
@@ -238,7 +241,9 @@ static int make_db_file(struct store *s, const char *base,
 	struct db db = { 0 };
 	int rc = OVL_EXIT_FAILURE;
 
-	if (tmp && db_open(&db, tmp, false, false) == OVL_EXIT_OK) {
+	/* WAL is chosen once, here: one fsync per logged step. */
+	if (tmp && db_open(&db, tmp, false, false) == OVL_EXIT_OK &&
+	    db_exec(&db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL") == OVL_EXIT_OK) {
 		struct db saved = s->db;
 		s->db = db;
 		rc = write_first_meta(s, base, base_format, overlay);

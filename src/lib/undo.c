@@ -13,6 +13,7 @@
 #include "extents.h"
 #include "files.h"
 #include "lineage.h"
+#include "locate.h"
 #include "lock.h"
 #include "parse.h"
 #include "recover.h"
@@ -34,49 +35,6 @@ static double now_seconds(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* ------------------------------------------------------------ locate */
-
-/* The store PATH (an overlay or a base) belongs to. */
-static char *store_dir_of(const char *path, const char *store_opt)
-{
-	char *real = realpath(path, NULL);
-	char *dir = NULL;
-	struct chain c;
-
-	if (!real) {
-		ovl_error_errno(path, errno, "cannot open");
-		return NULL;
-	}
-	if (store_opt || store_exists(dir = store_dir_for(NULL, real))) {
-		free(dir);
-		dir = store_dir_for(store_opt, real);
-	} else if (free(dir), chain_open(path, &c) == OVL_EXIT_OK) {
-		char *base = realpath(chain_base(&c)->path, NULL);
-		dir = base ? store_dir_for(NULL, base) : NULL;
-		free(base);
-		chain_free(&c);
-	} else
-		dir = NULL;
-	free(real);
-	return dir;
-}
-
-/* Is PATH the store's base or its overlay? */
-static int check_belongs(const struct store *s, const char *path)
-{
-	char *real = realpath(path, NULL);
-	char *abs = path_absolute(path);
-	bool ok = (real && strcmp(real, s->base) == 0) || (abs && strcmp(abs, s->overlay) == 0);
-
-	free(real);
-	free(abs);
-	if (ok)
-		return OVL_EXIT_OK;
-	ovl_error(path, "is neither the base nor the overlay of the history in %s",
-		  ovl_quote(s->dir));
-	return OVL_EXIT_FAILURE;
 }
 
 static bool overlay_exists(const struct store *s)
@@ -274,61 +232,24 @@ out:
 	return rc;
 }
 
-static int undo_locked(const char *path, const char *dir, const struct undo_opts *o,
-		       struct undo_result *res)
-{
-	struct store s;
-	bool recovered;
-	int rc = store_open(&s, dir, !o->dry_run);
-
-	if (!rc)
-		rc = check_belongs(&s, path);
-	if (!rc && !o->dry_run)
-		rc = store_recover(&s, &recovered);
-	if (!rc && !s.pristine) {
-		ovl_error(s.dir, "history has no pristine copy yet (no commit was made)");
-		rc = OVL_EXIT_FAILURE;
-	}
-	if (!rc) {
-		res->base = xstrdup(s.base);
-		rc = undo_in_store(&s, o, res);
-	}
-	store_close(&s);
-	return rc;
-}
-
-/* The overlay's directory is locked before the store, as ovl-commit does. */
-static int lock_overlay_dir(const char *dir, int *fd)
-{
-	struct store peek;
-	char *odir;
-	int rc = store_open_unlocked(&peek, dir);
-
-	*fd = -1;
-	if (rc)
-		return rc;
-	odir = path_dirname(peek.overlay);
-	store_close(&peek);
-	*fd = ovl_lock_acquire(odir, 0, OVL_LOCK_WAIT_MS);
-	free(odir);
-	return *fd < 0 ? -*fd : OVL_EXIT_OK;
-}
-
 int undo_image(const char *path, const struct undo_opts *o, struct undo_result *res)
 {
 	double start = now_seconds();
-	char *dir = store_dir_of(path, o->store_dir);
-	int lock = -1, rc;
+	struct located loc;
+	int rc;
 
 	memset(res, 0, sizeof(*res));
 	res->method = undo_method_name(o->method);
-	if (!dir)
-		return OVL_EXIT_FAILURE;
-	rc = lock_overlay_dir(dir, &lock);
-	if (!rc)
-		rc = undo_locked(path, dir, o, res);
-	ovl_lock_release(lock);
-	free(dir);
+	rc = store_open_for(path, o->store_dir, o->dry_run, &loc);
+	if (!rc && !loc.s.pristine) {
+		ovl_error(loc.s.dir, "history has no pristine copy yet (no commit was made)");
+		rc = OVL_EXIT_FAILURE;
+	}
+	if (!rc) {
+		res->base = xstrdup(loc.s.base);
+		rc = undo_in_store(&loc.s, o, res);
+	}
+	located_close(&loc);
 	res->seconds = now_seconds() - start;
 	return rc;
 }

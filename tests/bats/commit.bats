@@ -70,7 +70,7 @@ assert_raw_same() {
 	assert_success
 }
 
-# assert_view OVERLAY REF [BASE_FMT]: the guest sees REF through OVERLAY.
+# assert_view OVERLAY REF: the guest sees REF (raw) through OVERLAY.
 assert_view() {
 	run qemu-img compare -f qcow2 -F raw "$(qpath "$1")" "$(qpath "$2")"
 	assert_success
@@ -363,12 +363,17 @@ print("ok")' <<<"$output"
 	run_commit vm.ovl
 	assert_success
 	put vm.ovl 'write -P 0x12 9M 1M'
+	local base_sha ovl_sha
+	base_sha=$(sha base.img)
+	ovl_sha=$(sha vm.ovl)
 	before=$(snap .)
 	run_commit -n vm.ovl
 	assert_success
 	assert_output --partial "would commit"
-	assert_equal "$(snap .)" "$before"
+	assert_equal "$(sha base.img)" "$base_sha"
+	assert_equal "$(sha vm.ovl)" "$ovl_sha"
 	assert_clean_history base.img.history 1
+	assert_equal "$(snap .)" "$before"
 }
 
 # ---------------------------------------------------------------------------
@@ -845,10 +850,10 @@ print("ok")' <<<"$output"
 	run_commit vm.ovl
 	assert_failure 1
 	assert_stderr_has "not an ovl history database"
-	assert_equal "$(sha "$db")" "$db_sha"
-	assert_equal "$(snap base.img.history)" "$before"
 	assert_equal "$(sha base.img)" "$base_sha"
 	assert_equal "$(sha vm.ovl)" "$ovl_sha"
+	assert_equal "$(sha "$db")" "$db_sha"
+	assert_equal "$(snap base.img.history)" "$before"
 }
 
 # ---------------------------------------------------------------------------

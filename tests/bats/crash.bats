@@ -218,27 +218,41 @@ ok() {
 	[[ ! -s "$C/why" ]]
 }
 
-# zsha256 FILE: the store's digest of a file (see src/lib/digest.h).
+# zsha256 FILE...: the store's digest of each file, one a line (see
+# src/lib/digest.h: SHA-256 over the 4 KiB blocks that are not all zeros,
+# each preceded by its offset, then the file size; holes read as zeros).
 zsha256() {
-	python3 - "$1" <<'EOF'
-import hashlib, struct, sys
-h = hashlib.sha256()
+	python3 - "$@" <<'EOF'
+import hashlib, os, struct, sys
 Z = bytes(1 << 20)
-with open(sys.argv[1], 'rb') as f:
-    off = 0
-    while True:
-        b = f.read(1 << 20)
-        if not b:
-            break
-        if b != Z[:len(b)]:
-            for i in range(0, len(b), 4096):
-                blk = b[i:i + 4096]
-                if blk != Z[:len(blk)]:
-                    h.update(struct.pack('<Q', off + i))
-                    h.update(blk)
-        off += len(b)
-    h.update(struct.pack('<Q', off))
-print('zsha256:' + h.hexdigest())
+for path in sys.argv[1:]:
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        fd = f.fileno()
+        size = os.fstat(fd).st_size
+        off = 0
+        while off < size:
+            try:
+                off = os.lseek(fd, off, os.SEEK_DATA) & ~4095
+            except OSError:
+                break
+            try:
+                end = os.lseek(fd, off, os.SEEK_HOLE)
+            except OSError:
+                end = size
+            while off < end:
+                b = os.pread(fd, min(1 << 20, end - off), off)
+                if not b:
+                    break
+                if b != Z[:len(b)]:
+                    for i in range(0, len(b), 4096):
+                        blk = b[i:i + 4096]
+                        if blk != Z[:len(blk)]:
+                            h.update(struct.pack('<Q', off + i))
+                            h.update(blk)
+                off += len(b)
+    h.update(struct.pack('<Q', size))
+    print('zsha256:' + h.hexdigest())
 EOF
 }
 
@@ -255,12 +269,26 @@ check_guest_view() {
 check_overlay_renewed() {
 	local vm=$C/vm props want
 	qemu-img check -q -f qcow2 "$vm/vm.ovl" || why "the overlay fails qemu-img check"
-	[[ $(overlay_allocated "$vm/vm.ovl") == 0 ]] ||
-		why "the overlay still holds data ($(overlay_allocated "$vm/vm.ovl") bytes)"
-	props=$(image_props "$vm/vm.ovl" | grep -E '^(format|virtual-size|backing-filename|backing-filename-format|data-file) ')
-	want=$(printf '%s\n' 'format "qcow2"' "virtual-size $(stat -c %s "$C/ref/base0.raw")" \
-		'backing-filename "base.img"' 'backing-filename-format "raw"' 'data-file null')
-	[[ "$props" == "$want" ]] || why "the renewed overlay is not like the old one: $props"
+	# Its properties, and the bytes allocated in it (zero clusters too).
+	props=$(python3 - "$vm/vm.ovl" <<'EOF'
+import json, os, subprocess, sys
+path = os.path.abspath(sys.argv[1])
+info = json.loads(subprocess.check_output(
+    ['qemu-img', 'info', '-U', '--output=json', '-f', 'qcow2', path]))
+opts = 'driver=qcow2,file.driver=file,file.filename=%s,backing=' % path.replace(',', ',,')
+ext = json.loads(subprocess.check_output(
+    ['qemu-img', 'map', '-U', '--output=json', '--image-opts', opts]))
+print(info.get('format'), info.get('virtual-size'), info.get('backing-filename'),
+      info.get('backing-filename-format'),
+      info.get('format-specific', {}).get('data', {}).get('data-file'),
+      sum(e['length'] for e in ext if e['depth'] == 0 and e['present']))
+EOF
+	)
+	want="qcow2 $(stat -c %s "$C/ref/base0.raw") base.img raw None 0"
+	[[ "$props" == "$want" ]] ||
+		why "the renewed overlay is not an empty one like the old one:" \
+			"format, size, backing, backing format, data file, bytes allocated:" \
+			"$props; expected $want"
 	[[ $(stat -c %a "$vm/vm.ovl") == 640 ]] ||
 		why "the renewed overlay has mode $(stat -c %a "$vm/vm.ovl"), not 640"
 	ok
@@ -302,54 +330,64 @@ check_replay() {
 }
 
 check_history() {
-	local st=$C/vm/base.img.history n rows last seq file digest pristine files want left
+	local st=$C/vm/base.img.history rows last seq file digest files want left n
+	local -A db=()
+	local key value
 	[[ -f "$st/history.db" ]] || why "no history.db in the store" || return 1
-	n=$(ck_db "SELECT count(*) FROM journal") || why "cannot read history.db"
-	[[ $n == 0 ]] || why "$n journal entries remain: $(ck_db "SELECT * FROM journal")"
-	n=$(ck_db "SELECT count(*) FROM commits WHERE pending = 1")
-	[[ $n == 0 ]] || why "$n commits still pending"
-	n=$(ck_db "SELECT count(*) FROM commits WHERE abandoned = 1")
-	[[ $n == 0 ]] || why "$n commits abandoned"
+	while IFS='|' read -r key value; do
+		db[$key]=$value
+	done < <(ck_db "SELECT 'journal', count(*) FROM journal;
+		SELECT 'journal_rows', group_concat(id || ':' || op || ':' || seq || ':' || step, ' ') FROM journal;
+		SELECT 'pending', count(*) FROM commits WHERE pending = 1;
+		SELECT 'abandoned', count(*) FROM commits WHERE abandoned = 1;
+		SELECT 'sequence', seq FROM sqlite_sequence WHERE name = 'commits';
+		SELECT key, value FROM meta WHERE key IN ('head', 'pristine', 'pristine_digest');")
+	[[ ${db[journal]:-} == 0 ]] ||
+		why "${db[journal]:-?} journal entries remain: ${db[journal_rows]:-}"
+	[[ ${db[pending]:-} == 0 ]] || why "${db[pending]:-?} commits still pending"
+	[[ ${db[abandoned]:-} == 0 ]] || why "${db[abandoned]:-?} commits abandoned"
 	rows=$(ck_db "SELECT seq, file, digest FROM commits ORDER BY seq")
 	n=$(grep -c . <<<"$rows")
-	[[ $n == "$CASE_PHASE" ]] || why "$n commits logged, not $CASE_PHASE: $rows"
+	[[ $n == "$CASE_PHASE" ]] || why "$n commits logged, not $CASE_PHASE: $rows" || return 1
 	if ((CASE_PHASE == 2)); then
 		[[ "$(head -n 1 <<<"$rows")" == "$(head -n 1 "$C/ref/rows.before")" ]] ||
 			why "commit 1 changed: was $(head -n 1 "$C/ref/rows.before")," \
 				"now $(head -n 1 <<<"$rows")"
 	fi
 	# Numbers are never reused: a rolled-back commit may leave a gap, and
-	# nothing else may.
+	# the counter never goes back.
 	last=$(tail -n 1 <<<"$rows" | cut -d '|' -f 1)
-	[[ $(ck_db "SELECT value FROM meta WHERE key = 'head'") == "$last" ]] ||
-		why "head is $(ck_db "SELECT value FROM meta WHERE key = 'head'"), not $last"
-	seq=$(ck_db "SELECT seq FROM sqlite_sequence WHERE name = 'commits'")
-	((seq >= last)) || why "sqlite_sequence ($seq) is below the last commit ($last)"
+	[[ ${db[head]:-} == "$last" ]] || why "head is ${db[head]:-unset}, not $last"
+	((${db[sequence]:-0} >= last)) ||
+		why "sqlite_sequence (${db[sequence]:-unset}) is below the last commit ($last)"
+	# Every logged commit has its archive, intact; no archive is unlogged.
+	files=$(cd "$st/commits" && find . -mindepth 1 -printf 'commits/%P\n' | LC_ALL=C sort)
+	want=$(cut -d '|' -f 2 <<<"$rows" | LC_ALL=C sort)
+	[[ "$files" == "$want" ]] ||
+		why "archives in the store ($(echo $files)) are not the logged ones ($(echo $want))" ||
+		return 1
+	[[ -n "${db[pristine]:-}" && -f "$st/${db[pristine]}" ]] ||
+		why "no pristine copy (${db[pristine]:-unset})" || return 1
+	want=$(cut -d '|' -f 3 <<<"$rows"; echo "${db[pristine_digest]:-}")
+	# shellcheck disable=SC2046
+	digest=$(zsha256 $(cut -d '|' -f 2 <<<"$rows" | sed "s|^|$st/|") "$st/${db[pristine]}")
+	[[ "$digest" == "$want" ]] ||
+		why "the archives and the pristine copy do not match their logged digests:" \
+			"$(echo $digest) vs $(echo $want)"
 	while IFS='|' read -r seq file digest; do
 		[[ $file == "commits/$(printf '%08d' "$seq").qcow2" ]] ||
 			why "commit $seq has archive name $file"
-		[[ -f "$st/$file" ]] || why "commit $seq: archive $file is missing"
-		[[ $(zsha256 "$st/$file") == "$digest" ]] ||
-			why "commit $seq: archive $file does not match its logged digest"
 		# Never through its stale header: no backing file at all.
 		qemu-img check -q --image-opts "driver=qcow2,file.driver=file,file.filename=$st/$file,backing=" ||
 			why "commit $seq: archive $file fails qemu-img check"
 	done <<<"$rows"
-	files=$(cd "$st/commits" && find . -mindepth 1 -printf 'commits/%P\n' | LC_ALL=C sort)
-	want=$(cut -d '|' -f 2 <<<"$rows" | LC_ALL=C sort)
-	[[ "$files" == "$want" ]] ||
-		why "archives in the store ($(echo $files)) are not the logged ones ($(echo $want))"
 	left=$(cd "$st" && find . -maxdepth 1 -mindepth 1 ! -name history.db \
-		! -name 'history.db-*' ! -name commits ! -name 'pristine.*' -printf '%P ')
+		! -name 'history.db-*' ! -name commits ! -name "${db[pristine]}" -printf '%P ')
 	[[ -z "$left" ]] || why "unexpected files in the store: $left"
-	pristine=$(ck_db "SELECT value FROM meta WHERE key = 'pristine'")
-	[[ -n "$pristine" && -f "$st/$pristine" ]] || why "no pristine copy ($pristine)"
-	[[ $(zsha256 "$st/$pristine") == "$(ck_db "SELECT value FROM meta WHERE key = 'pristine_digest'")" ]] ||
-		why "the pristine copy does not match its logged digest"
-	qemu-img compare -q -f raw -F raw "$st/$pristine" "$C/ref/base0.raw" ||
+	qemu-img compare -q -f raw -F raw "$st/${db[pristine]}" "$C/ref/base0.raw" ||
 		why "the pristine copy is not the base as it was before the first commit"
-	check_replay "$st" "$pristine"
-	ok
+	ok || return 1
+	check_replay "$st" "${db[pristine]}"
 }
 
 # A further run finds nothing to do.
@@ -493,13 +531,19 @@ crash_matrix() {
 # A crash of the recovering run itself.
 
 @test "a crash while recovering (at each of its qemu-img calls) is recovered by the run after it" {
-	local k1 k2 mode first kc n2 calls2
+	local k1 k2 mode kc n2 calls2 first
 	count_calls 1 history
 	kc=$(call_index commit) || fail "no qemu-img commit among the calls: $CALLS"
-	# Kills from the commit call on leave a journal entry to finish.
-	for ((k1 = kc; k1 <= NCALLS; k1++)); do
+	# Two states with a journal entry to finish: killed just after qemu-img
+	# commit (the overlay still the archived one), and after the last call
+	# (a new overlay made under its temporary name).  The recovering run is
+	# then killed at each of its own calls: its whole group in the first
+	# state, the tool alone in the second.
+	for k1 in "$kc" "$NCALLS"; do
+		mode=group
+		((k1 == kc)) || mode=parent
 		prepare_case 1 history || fail "cannot prepare the case"
-		run_killed KILL_AT=$k1 KILL_MODE=group -- ovl-commit "$C/vm/vm.ovl"
+		run_killed KILL_AT="$k1" KILL_MODE=group -- ovl-commit "$C/vm/vm.ovl"
 		[[ -n "$CRASH_SID" ]] || fail "K=$k1: the tool was not killed"
 		wait_orphans || fail "K=$k1: orphans still run"
 		cp -a "$C/vm" "$C/vm.crashed"
@@ -512,14 +556,12 @@ crash_matrix() {
 		n2=$(wc -w <<<"$calls2")
 		echo "# recovery after a kill at call $k1: $n2 calls: $calls2" >&3
 		for ((k2 = 1; k2 <= n2; k2++)); do
-			for mode in group parent; do
-				C=$first
-				rm -rf "$C/vm" && cp -a "$C/vm.crashed" "$C/vm" || fail "cannot restore"
-				rm -f "$C/why" "$C/recover.err" "$C/next.err"
-				if ! crash_case KILL_AT=$k2 KILL_MODE=$mode; then
-					failed "first commit killed at K=$k1, recovery killed ($mode) after its call $k2 ($(cut -d ' ' -f "$k2" <<<"$calls2"))"
-				fi
-			done
+			C=$first
+			rm -rf "$C/vm" && cp -a "$C/vm.crashed" "$C/vm" || fail "cannot restore"
+			rm -f "$C/why" "$C/recover.err" "$C/next.err"
+			if ! crash_case KILL_AT="$k2" KILL_MODE="$mode"; then
+				failed "first commit killed at K=$k1, recovery killed ($mode) after its call $k2 ($(cut -d ' ' -f "$k2" <<<"$calls2"))"
+			fi
 		done
 	done
 	report_failures
@@ -572,6 +614,7 @@ during_matrix() {
 
 @test "an orphaned qemu-img commit still holds the base: the next ovl-commit exits 3 and changes nothing; after it ends, the next run recovers" {
 	local kc phase before after rc
+	CK_SIZE=big
 	for phase in 1 2; do
 		count_calls "$phase" history
 		kc=$(call_index commit) || fail "no qemu-img commit among the calls: $CALLS"

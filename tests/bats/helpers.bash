@@ -405,3 +405,79 @@ assert_error_names() {
 	[[ "$stderr" == *"$name"* ]] ||
 		fail "stderr does not name '$name': $stderr"
 }
+
+# ---------------------------------------------------------------------------
+# The ovl-undo suites.
+
+# run_undo ARGS...: run ovl-undo (bounded in time) with stdout in $output
+# and stderr in $stderr.
+run_undo() {
+	run --separate-stderr timeout 120 ovl-undo "$@"
+}
+
+# store_sql STORE QUERY: QUERY on STORE's history database, opened
+# read-only and immutable (nothing is written beside it).
+store_sql() {
+	command -v sqlite3 >/dev/null || fail "sqlite3 is needed (scripts/deps.sh)"
+	local uri
+	uri=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))' \
+		"$1/history.db")
+	sqlite3 -batch -noheader "file:$uri?immutable=1" "$2"
+}
+
+# The state STORE says its base is in.
+store_head() {
+	store_sql "$1" "SELECT value FROM meta WHERE key = 'head'"
+}
+
+# qio IMAGE FORMAT CMD...: qemu-io commands on IMAGE as the guest would run
+# them (a qcow2 overlay opened with its backing chain, so sub-cluster writes
+# copy the rest of the cluster from the base).
+qio() {
+	local img=$1 fmt=$2 c
+	shift 2
+	local -a args=(-f "$fmt")
+	for c in "$@"; do args+=(-c "$c"); done
+	qemu-io "${args[@]}" "$(qpath "$img")" >/dev/null
+}
+
+# virtual_size IMAGE FORMAT: its virtual size in bytes.
+virtual_size() {
+	qemu-img info -U --output=json -f "$2" "$(qpath "$1")" |
+		python3 -c 'import json, sys; print(json.load(sys.stdin)["virtual-size"])'
+}
+
+# raw_ref IMAGE FORMAT REF: a raw copy of what IMAGE reads (through its
+# backing chain, for an overlay).
+raw_ref() {
+	rm -f -- "$3"
+	qemu-img convert -U -f "$2" -O raw "$(qpath "$1")" "$(qpath "$3")"
+}
+
+# assert_reads_like IMAGE FORMAT REF: IMAGE has REF's virtual size and
+# reads exactly like the raw image REF.
+assert_reads_like() {
+	local got want
+	got=$(virtual_size "$1" "$2")
+	want=$(virtual_size "$3" raw)
+	[[ "$got" == "$want" ]] ||
+		fail "'$1' is $got bytes, '$3' is $want bytes"
+	run qemu-img compare -U -q -f "$2" -F raw "$(qpath "$1")" "$(qpath "$3")"
+	[[ "$status" -eq 0 ]] ||
+		fail "'$1' does not read like '$3' (qemu-img compare: $status $output)"
+}
+
+# assert_no_leftovers DIR...: nothing an ovl tool makes for a while is left
+# in the DIRs (.ovl-tmp-* files) nor in $TMPDIR (ovl-nbd.* socket
+# directories).
+assert_no_leftovers() {
+	local d left
+	for d in "$@"; do
+		left=$(find "$d" -name '.ovl-tmp-*' -print)
+		[[ -z "$left" ]] || fail "left behind: $left"
+	done
+	if [[ -n "${TMPDIR:-}" && -d "$TMPDIR" ]]; then
+		left=$(find "$TMPDIR" -maxdepth 1 -name 'ovl-nbd.*' -print)
+		[[ -z "$left" ]] || fail "left behind in TMPDIR: $left"
+	fi
+}
