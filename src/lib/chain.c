@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -138,20 +139,52 @@ static int read_top(struct chain *c, const char *abs)
 	return OVL_EXIT_OK;
 }
 
-static int check_all(const struct chain *c)
+/* qemu-img check of each level runs beside the walk down the chain: the
+ * check of the overlay overlaps reading its base.  All are joined before
+ * chain_open returns: even -U queries hold qemu's shared lock, and a lock
+ * probe must never see our own children. */
+struct check_job {
+	pthread_t thread;
+	bool started;
+	const struct image *img;
+	int rc;
+};
+
+static void *check_thread(void *arg)
 {
-	for (size_t i = 0; i < c->depth; i++) {
-		int rc = image_check(&c->img[i]);
-		if (rc)
-			return rc;
+	struct check_job *job = arg;
+
+	job->rc = image_check(job->img);
+	return NULL;
+}
+
+static void start_check(struct check_job *job, const struct image *img)
+{
+	job->img = img;
+	job->started = pthread_create(&job->thread, NULL, check_thread, job) == 0;
+	if (!job->started)
+		job->rc = image_check(img);
+}
+
+static int join_checks(struct check_job *jobs, size_t n)
+{
+	int rc = OVL_EXIT_OK;
+
+	for (size_t i = 0; i < n; i++) {
+		if (jobs[i].started)
+			pthread_join(jobs[i].thread, NULL);
+		if (jobs[i].rc && !rc)
+			rc = jobs[i].rc;
 	}
-	return OVL_EXIT_OK;
+	return rc;
 }
 
 int chain_open(const char *overlay_path, struct chain *c)
 {
+	struct check_job jobs[CHAIN_MAX_DEPTH] = { 0 };
 	char *abs = path_absolute(overlay_path);
-	int rc;
+	size_t started = 0;
+	int rc, checks;
 
 	memset(c, 0, sizeof(*c));
 	if (!abs) {
@@ -160,10 +193,16 @@ int chain_open(const char *overlay_path, struct chain *c)
 	}
 	rc = read_top(c, abs);
 	free(abs);
-	for (size_t n = 1; rc == OVL_EXIT_OK && c->img[n - 1].backing_name; n++)
+	if (!rc)
+		start_check(&jobs[started++], &c->img[0]);
+	for (size_t n = 1; rc == OVL_EXIT_OK && c->img[n - 1].backing_name; n++) {
 		rc = read_level(c, n);
-	if (rc == OVL_EXIT_OK)
-		rc = check_all(c);
+		if (!rc)
+			start_check(&jobs[started++], &c->img[n]);
+	}
+	checks = join_checks(jobs, started);
+	if (!rc)
+		rc = checks;
 	if (rc)
 		chain_free(c);
 	return rc;

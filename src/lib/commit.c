@@ -30,12 +30,13 @@ static int probe_both(const struct chain *c)
 	return rc ? rc : probe_qemu_locks(chain_base(c)->path);
 }
 
-/* Map the overlay; decide whether there is enough to commit. */
-static int measure(const struct chain *c, const struct commit_opts *o,
+/* The overlay's map (started with the chain); is there enough to commit? */
+static int measure(struct extents_job **job, const struct commit_opts *o,
 		   struct extents *ex, struct commit_result *res)
 {
-	int rc = extents_of_overlay(c, ex);
+	int rc = extents_job_join(*job, ex);
 
+	*job = NULL;
 	if (rc)
 		return rc;
 	res->size = ex->bytes;
@@ -66,21 +67,8 @@ static void say_plan(const struct chain *c, const struct commit_opts *o,
 
 static int commit_plain_run(const struct chain *c, bool progress)
 {
-	struct argv args = ARGV_INIT;
-	struct run_result rr;
-	bool show = progress && isatty(STDOUT_FILENO);
-	int status;
-
-	argv_push(&args, "commit");
-	argv_push(&args, "-d");
-	argv_push(&args, show ? "-p" : "-q");
-	argv_push(&args, "--image-opts");
-	argv_push_owned(&args, chain_image_opts(c, 0, true));
-	status = qemu_img(&args, show ? QEMU_WRITE_PROGRESS : QEMU_WRITE,
-			  chain_top(c)->path, "cannot commit into the base", &rr);
-	run_result_free(&rr);
-	argv_free(&args);
-	return status == 0 ? OVL_EXIT_OK : OVL_EXIT_FAILURE;
+	return qemu_commit(chain_image_opts(c, 0, true), chain_top(c)->path,
+			   "cannot commit into the base", progress);
 }
 
 static int refuse_if_history(const struct chain *c, const struct commit_opts *o)
@@ -100,18 +88,16 @@ static int refuse_if_history(const struct chain *c, const struct commit_opts *o)
 }
 
 /* --no-history: commit without emptying, sync, then renew. */
-static int commit_plain(const struct chain *c, const struct commit_opts *o,
-			struct commit_result *res)
+static int commit_plain(const struct chain *c, struct extents_job **map,
+			const struct commit_opts *o, struct commit_result *res)
 {
 	struct extents ex;
 	int rc = refuse_if_history(c, o);
 
 	if (!rc)
-		rc = probe_both(c);
-	if (!rc)
 		rc = refuse_other_overlays(res->base, chain_top(c)->path);
 	if (!rc)
-		rc = measure(c, o, &ex, res);
+		rc = measure(map, o, &ex, res);
 	if (rc)
 		return rc;
 	extents_free(&ex);
@@ -174,18 +160,39 @@ static int make_pristine(struct store *s, uint64_t virtual_size)
 	return rc;
 }
 
-/* An existing store for this chain, opened and recovered; none is made
- * here (only a commit that writes the base makes one). */
+/* An existing store for this chain, opened; none is made here (only a
+ * commit that writes the base makes one). */
 static int open_existing_store(const struct chain *c, const char *base, const char *dir,
-			       const struct commit_opts *o, struct store *s, bool *recovered)
+			       const struct commit_opts *o, struct store *s)
 {
 	int rc = store_open(s, dir, !o->dry_run);
 
-	*recovered = false;
 	if (!rc)
 		rc = check_store_owner(s, base, chain_top(c)->path);
 	if (!rc && !o->dry_run)
-		rc = store_recover(s, recovered);
+		rc = store_remove_temps(s);
+	return rc;
+}
+
+/* Finish what a crash left, then read the overlay afresh (recovery may
+ * have renewed it).  The map child is stopped first: its shared lock on
+ * the overlay would look like a VM to recovery's lock probes. */
+static int recover_then_reread(struct store *s, struct chain *c, struct extents_job **map,
+			       const char *path)
+{
+	bool recovered;
+	int rc;
+
+	extents_job_join(*map, NULL);
+	*map = NULL;
+	rc = store_recover(s, &recovered);
+	chain_free(c);
+	if (!rc)
+		rc = chain_open(path, c);
+	if (!rc)
+		rc = probe_both(c);
+	if (!rc)
+		*map = extents_of_overlay_start(c);
 	return rc;
 }
 
@@ -221,6 +228,8 @@ static int run_history_steps(struct store *s, const struct chain *c, const struc
 	}
 	rc = journal_step(s, pc.journal_id, "commit");
 	if (!rc)
+		journal_crash_point("commit", "commit");
+	if (!rc)
 		rc = history_commit_archive(s, &pc, chain_top(c)->virtual_size, o->progress);
 	if (!rc)
 		rc = renew_replace(c, chain_top(c)->path);
@@ -244,16 +253,13 @@ static int history_precheck(const struct chain *c, const char *base)
 	return OVL_EXIT_OK;
 }
 
-static int commit_history_in(struct store *s, const struct chain *c,
+static int commit_history_in(struct store *s, const struct chain *c, struct extents_job **map,
 			     const struct commit_opts *o, struct commit_result *res)
 {
 	struct extents ex;
-	int rc = probe_both(c);
-
+	int rc = refuse_other_overlays(res->base, chain_top(c)->path);
 	if (!rc)
-		rc = refuse_other_overlays(res->base, chain_top(c)->path);
-	if (!rc)
-		rc = measure(c, o, &ex, res);
+		rc = measure(map, o, &ex, res);
 	if (rc)
 		return rc;
 	res->size_before = res->size_after = chain_base(c)->virtual_size;
@@ -266,25 +272,21 @@ static int commit_history_in(struct store *s, const struct chain *c,
 	return rc;
 }
 
-static int commit_with_history(struct chain *c, const char *path,
+static int commit_with_history(struct chain *c, struct extents_job **map, const char *path,
 			       const struct commit_opts *o, struct commit_result *res)
 {
 	struct store s = { .lock_fd = -1 };
-	bool recovered = false;
 	int rc = history_precheck(c, res->base);
 
 	if (rc)
 		return rc;
 	res->store = store_dir_for(o->store_dir, res->base);
 	if (store_exists(res->store))
-		rc = open_existing_store(c, res->base, res->store, o, &s, &recovered);
-	/* Recovery may have renewed the overlay: read it afresh. */
-	if (!rc && recovered) {
-		chain_free(c);
-		rc = chain_open(path, c);
-	}
+		rc = open_existing_store(c, res->base, res->store, o, &s);
+	if (!rc && s.dir && !o->dry_run && !journal_is_empty(&s))
+		rc = recover_then_reread(&s, c, map, path);
 	if (!rc)
-		rc = commit_history_in(&s, c, o, res);
+		rc = commit_history_in(&s, c, map, o, res);
 	if (s.dir)
 		store_close(&s);
 	return rc;
@@ -293,6 +295,7 @@ static int commit_with_history(struct chain *c, const char *path,
 static int commit_locked(const char *path, const struct commit_opts *o,
 			 struct commit_result *res)
 {
+	struct extents_job *map = NULL;
 	struct chain c;
 	int rc = chain_open(path, &c);
 
@@ -304,10 +307,18 @@ static int commit_locked(const char *path, const struct commit_opts *o,
 		chain_free(&c);
 		return OVL_EXIT_FAILURE;
 	}
-	if (!o->dry_run && tmp_remove_leftovers(chain_top(&c)->path) < 0)
+	/* Probe before any child of ours runs: even -U queries hold qemu's
+	 * shared lock.  Then the map runs while the store is opened. */
+	rc = probe_both(&c);
+	if (!rc)
+		map = extents_of_overlay_start(&c);
+	if (!rc && !o->dry_run && tmp_remove_leftovers(chain_top(&c)->path) < 0)
 		rc = OVL_EXIT_FAILURE;
 	if (!rc)
-		rc = o->no_history ? commit_plain(&c, o, res) : commit_with_history(&c, path, o, res);
+		rc = o->no_history ? commit_plain(&c, &map, o, res)
+				   : commit_with_history(&c, &map, path, o, res);
+	if (map)
+		extents_job_join(map, NULL);
 	if (!rc && (o->dry_run || res->skipped))
 		say_plan(&c, o, res);
 	if (c.depth)

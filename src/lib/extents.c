@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,6 +109,52 @@ int extents_of_overlay(const struct chain *c, struct extents *ex)
 	memset(ex, 0, sizeof(*ex));
 	rc = map_image(opts, chain_top(c)->path, ex);
 	free(opts);
+	return rc;
+}
+
+struct extents_job {
+	pthread_t thread;
+	bool started;
+	char *opts;
+	char *subject;
+	struct extents ex;
+	int rc;
+};
+
+static void *map_thread(void *arg)
+{
+	struct extents_job *job = arg;
+
+	job->rc = map_image(job->opts, job->subject, &job->ex);
+	return NULL;
+}
+
+struct extents_job *extents_of_overlay_start(const struct chain *c)
+{
+	struct extents_job *job = xcalloc(1, sizeof(*job));
+
+	job->opts = chain_image_opts(c, 0, false);
+	job->subject = xstrdup(chain_top(c)->path);
+	job->started = pthread_create(&job->thread, NULL, map_thread, job) == 0;
+	if (!job->started)
+		job->rc = map_image(job->opts, job->subject, &job->ex);
+	return job;
+}
+
+int extents_job_join(struct extents_job *job, struct extents *ex)
+{
+	int rc;
+
+	if (job->started)
+		pthread_join(job->thread, NULL);
+	rc = job->rc;
+	if (ex)
+		*ex = job->ex;
+	else
+		extents_free(&job->ex);
+	free(job->opts);
+	free(job->subject);
+	free(job);
 	return rc;
 }
 

@@ -28,6 +28,13 @@ struct extents {
 /* Map the overlay at the top of c (its backing is not opened). */
 int extents_of_overlay(const struct chain *c, struct extents *ex);
 
+/* The same in a thread, so the map overlaps other work (its inputs are
+ * copied: the chain may be freed before the join). */
+struct extents_job;
+struct extents_job *extents_of_overlay_start(const struct chain *c);
+/* Collect the result into ex (NULL: throw it away); an exit code. */
+int extents_job_join(struct extents_job *job, struct extents *ex);
+
 /* Map a qcow2 file on its own, backing ignored (archives in the store). */
 int extents_of_file(const char *path, struct extents *ex);
 

@@ -81,17 +81,9 @@ static int fold(struct store *s, int64_t fold_to)
 
 	for (size_t i = 0; !rc && i < l.n && l.c[i].seq <= fold_to; i++) {
 		char *archive = lineage_archive(s, l.c[i].seq);
-		struct argv args = ARGV_INIT;
-		struct run_result res;
-		argv_push(&args, "commit");
-		argv_push(&args, "-q");
-		argv_push(&args, "-d");
-		argv_push(&args, "--image-opts");
-		argv_push_owned(&args, image_opts_over(archive, s->pristine, s->base_format));
-		if (qemu_img(&args, QEMU_WRITE, archive, "cannot fold into the pristine copy", &res))
+		if (qemu_commit(image_opts_over(archive, s->pristine, s->base_format), archive,
+				"cannot fold into the pristine copy", false))
 			rc = OVL_EXIT_FAILURE;
-		run_result_free(&res);
-		argv_free(&args);
 		free(archive);
 	}
 	if (!rc)
@@ -190,10 +182,13 @@ static int run_prune(struct store *s, int64_t fold_to)
 		db_rollback(&s->db);
 		return rc;
 	}
+	journal_crash_point("prune", "fold");
 	if (fold_to != s->oldest)
 		rc = fold(s, fold_to);
 	if (!rc)
 		rc = log_fold(s, fold_to, id);
+	if (!rc)
+		journal_crash_point("prune", "cleanup");
 	if (!rc)
 		rc = finish(s, id);
 	return rc;

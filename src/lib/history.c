@@ -81,6 +81,8 @@ int history_begin(struct store *s, const char *message, const char *tag,
 		rc = db_commit(&s->db);
 	if (rc)
 		db_rollback(&s->db);
+	else
+		journal_crash_point("commit", "archive");
 	return rc;
 }
 
@@ -138,21 +140,8 @@ int history_rollback(struct store *s, struct pending_commit *pc)
 
 static int run_commit(struct store *s, const char *archive, bool progress)
 {
-	struct argv args = ARGV_INIT;
-	struct run_result res;
-	bool show = progress && isatty(STDOUT_FILENO);
-	int status;
-
-	argv_push(&args, "commit");
-	argv_push(&args, "-d");      /* never empty the archive */
-	argv_push(&args, show ? "-p" : "-q");
-	argv_push(&args, "--image-opts");
-	argv_push_owned(&args, image_opts_over(archive, s->base, s->base_format));
-	status = qemu_img(&args, show ? QEMU_WRITE_PROGRESS : QEMU_WRITE, s->base,
-			  "cannot commit into the base", &res);
-	run_result_free(&res);
-	argv_free(&args);
-	return status == 0 ? OVL_EXIT_OK : OVL_EXIT_FAILURE;
+	return qemu_commit(image_opts_over(archive, s->base, s->base_format), s->base,
+			   "cannot commit into the base", progress);
 }
 
 static bool same_file_state(const struct stat *a, const struct stat *b)
@@ -212,6 +201,8 @@ int history_commit_archive(struct store *s, struct pending_commit *pc,
 		rc = db_commit(&s->db);
 	if (rc)
 		db_rollback(&s->db);
+	else
+		journal_crash_point("commit", "renew");
 	return rc;
 }
 

@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,15 @@ int journal_add(struct store *s, const char *op, int64_t seq, const char *step,
 
 	*id = sqlite3_last_insert_rowid(s->db.h);
 	return rc;
+}
+
+void journal_crash_point(const char *op, const char *step)
+{
+	const char *want = getenv("OVL_TEST_CRASH");
+	size_t n = strlen(op);
+
+	if (want && strncmp(want, op, n) == 0 && want[n] == ':' && strcmp(want + n + 1, step) == 0)
+		raise(SIGKILL);
 }
 
 int journal_step(struct store *s, int64_t id, const char *step)
@@ -63,4 +73,12 @@ void journal_entry_free(struct journal_entry *e)
 	free(e->step);
 	free(e->args);
 	memset(e, 0, sizeof(*e));
+}
+
+bool journal_is_empty(struct store *s)
+{
+	int64_t n = 1;
+
+	db_query_int(&s->db, &n, 1, "SELECT count(*) FROM journal", NULL);
+	return n == 0;
 }

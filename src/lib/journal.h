@@ -24,6 +24,14 @@ struct journal_entry {
 /* Within the caller's transaction: add a row, its id into *id. */
 int journal_add(struct store *s, const char *op, int64_t seq, const char *step,
 		const char *args, int64_t *id);
+/*
+ * For crash tests: when OVL_TEST_CRASH is "OP:STEP", die by SIGKILL here.
+ * Called right after STEP of OP is durable in the journal, before the
+ * step's work starts (like qemu's blkdebug, it reaches points that killing
+ * from outside cannot hit reliably).
+ */
+void journal_crash_point(const char *op, const char *step);
+
 /* In a transaction of its own: record that STEP starts now. */
 int journal_step(struct store *s, int64_t id, const char *step);
 /* Within the caller's transaction: the operation is over. */
@@ -32,5 +40,8 @@ int journal_remove(struct store *s, int64_t id);
 /* The oldest unfinished operation; *found false when there is none. */
 int journal_oldest(struct store *s, struct journal_entry *e, bool *found);
 void journal_entry_free(struct journal_entry *e);
+
+/* No unfinished operation (an unreadable journal counts as work). */
+bool journal_is_empty(struct store *s);
 
 #endif

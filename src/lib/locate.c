@@ -99,14 +99,6 @@ int store_open_for(const char *path, const char *store_opt, bool dry_run, struct
 	return rc;
 }
 
-static bool journal_empty(struct store *s)
-{
-	int64_t n = 1;
-
-	db_query_int(&s->db, &n, 1, "SELECT count(*) FROM journal", NULL);
-	return n == 0;
-}
-
 int store_open_to_read(const char *path, const char *store_opt, struct located *loc)
 {
 	char *dir = store_dir_of(path, store_opt);
@@ -120,7 +112,7 @@ int store_open_to_read(const char *path, const char *store_opt, struct located *
 	if (!rc)
 		rc = store_check_belongs(&loc->s, path);
 	/* Unfinished work first, as every tool does; then read as usual. */
-	if (!rc && !journal_empty(&loc->s)) {
+	if (!rc && !journal_is_empty(&loc->s)) {
 		store_close(&loc->s);
 		rc = open_locked(path, dir, false, loc);
 	}

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "parse.h"
 #include "qemu.h"
@@ -119,4 +120,22 @@ char *qemu_failure_text(const struct run_result *res)
 	if (res->status > 128)
 		return xasprintf("qemu-img was killed by signal %d", res->status - 128);
 	return xasprintf("qemu-img exited with status %d", res->status);
+}
+
+int qemu_commit(char *image_opts, const char *subject, const char *what, bool progress)
+{
+	struct argv args = ARGV_INIT;
+	struct run_result res;
+	bool show = progress && isatty(STDOUT_FILENO);
+	int status;
+
+	argv_push(&args, "commit");
+	argv_push(&args, "-d");      /* never empty the top: it is kept */
+	argv_push(&args, show ? "-p" : "-q");
+	argv_push(&args, "--image-opts");
+	argv_push_owned(&args, image_opts);
+	status = qemu_img(&args, show ? QEMU_WRITE_PROGRESS : QEMU_WRITE, subject, what, &res);
+	run_result_free(&res);
+	argv_free(&args);
+	return status == 0 ? 0 : 1;
 }

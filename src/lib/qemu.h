@@ -42,6 +42,13 @@ int qemu_img(struct argv *args, enum qemu_run_kind kind,
 	     const char *subject, const char *what, struct run_result *res);
 
 /*
+ * qemu-img commit -d of the image IMAGE_OPTS opens (its backing named in
+ * it), with progress on a terminal when asked.  Takes IMAGE_OPTS
+ * (malloc'ed).  0, or 1 after reporting "SUBJECT: WHAT: why".
+ */
+int qemu_commit(char *image_opts, const char *subject, const char *what, bool progress);
+
+/*
  * qemu-img's diagnostic from a failed run, fit for the end of a message:
  * the last non-warning line of its stderr without the "qemu-img: " prefix,
  * or a description of the signal/timeout.  Malloc'ed.

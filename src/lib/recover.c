@@ -127,12 +127,15 @@ static int recover_one(struct store *s, const struct journal_entry *e)
 	return OVL_EXIT_FAILURE;
 }
 
-static int remove_store_temps(struct store *s)
+/* Ours in the store, and ours beside the base (a replay's rebuilt base)
+ * and the overlay (a renew's new overlay). */
+int store_remove_temps(struct store *s)
 {
 	char *commits = store_path(s, STORE_COMMITS_DIR);
 	int rc = OVL_EXIT_OK;
 
-	if (tmp_remove_all_in(s->dir) < 0 || tmp_remove_all_in(commits) < 0)
+	if (tmp_remove_all_in(s->dir) < 0 || tmp_remove_all_in(commits) < 0 ||
+	    tmp_remove_leftovers(s->base) < 0 || tmp_remove_leftovers(s->overlay) < 0)
 		rc = OVL_EXIT_FAILURE;
 	free(commits);
 	return rc;
@@ -142,7 +145,7 @@ int store_recover(struct store *s, bool *did_work)
 {
 	struct journal_entry e;
 	bool found = true;
-	int rc = remove_store_temps(s);
+	int rc = store_remove_temps(s);
 
 	*did_work = false;
 	while (!rc && found) {

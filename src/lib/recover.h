@@ -13,6 +13,11 @@
  */
 int store_recover(struct store *s, bool *did_work);
 
+/* Remove temporary files of ours in the store and beside its base and
+ * overlay (a crash can leave one even where no journal row was needed,
+ * as during the pristine copy).  Cheap: directory reads. */
+int store_remove_temps(struct store *s);
+
 /*
  * For tools that do not otherwise use a store (ovl-renew): if BASE (as in
  * a judged chain) has a store (STORE_OPT, else BASE.history), open it and

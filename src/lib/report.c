@@ -101,8 +101,9 @@ static void quote_char(struct strbuf *sb, unsigned char c, bool quoted)
 
 static const char *escape_into_ring(const char *name, const char *quote)
 {
-	static char *ring[4];
-	static unsigned next;
+	/* Per thread: checks and maps run in threads and may report. */
+	static _Thread_local char *ring[4];
+	static _Thread_local unsigned next;
 	struct strbuf sb = STRBUF_INIT;
 
 	sb_add(&sb, quote);

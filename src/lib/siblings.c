@@ -32,6 +32,23 @@ static uint32_t be32(const unsigned char *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+int qcow2_header_read(int fd, struct qcow2_header *h)
+{
+	unsigned char hdr[104];
+	ssize_t n = pread(fd, hdr, sizeof(hdr), 0);
+
+	memset(h, 0, sizeof(*h));
+	if (n < 72 || be32(hdr) != QCOW2_MAGIC)
+		return -1;
+	h->version = be32(hdr + 4);
+	h->cluster_bits = be32(hdr + 20);
+	h->size = be64(hdr + 24);
+	if (h->version >= 3 && n >= 80)
+		h->incompatible = be64(hdr + 72);
+	h->backing = qcow2_header_backing(fd);
+	return 0;
+}
+
 char *qcow2_header_backing(int fd)
 {
 	unsigned char hdr[20];

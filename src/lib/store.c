@@ -165,6 +165,11 @@ int store_open(struct store *s, const char *dir, bool writable)
 		ovl_error(dir, "has no history (no %s)", STORE_DB_NAME);
 		return OVL_EXIT_FAILURE;
 	}
+	/* Say so plainly, before sqlite fails on its -shm file instead. */
+	if (writable && access(dir, W_OK) < 0) {
+		ovl_error_errno(dir, errno, "cannot write the history store");
+		return OVL_EXIT_FAILURE;
+	}
 	rc = lock_store(s);
 	if (!rc)
 		rc = open_db(s);

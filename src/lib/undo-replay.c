@@ -75,22 +75,11 @@ static int commit_archive_into(struct store *s, int64_t seq, const char *target,
 			       bool progress)
 {
 	char *archive = lineage_archive(s, seq);
-	struct argv args = ARGV_INIT;
-	struct run_result res;
-	bool show = progress && isatty(STDOUT_FILENO);
-	int status;
+	int rc = qemu_commit(image_opts_over(archive, target, s->base_format), archive,
+			     "cannot replay the archived commit", progress);
 
-	argv_push(&args, "commit");
-	argv_push(&args, "-d");
-	argv_push(&args, show ? "-p" : "-q");
-	argv_push(&args, "--image-opts");
-	argv_push_owned(&args, image_opts_over(archive, target, s->base_format));
-	status = qemu_img(&args, show ? QEMU_WRITE_PROGRESS : QEMU_WRITE, archive,
-			  "cannot replay the archived commit", &res);
-	run_result_free(&res);
-	argv_free(&args);
 	free(archive);
-	return status == 0 ? OVL_EXIT_OK : OVL_EXIT_FAILURE;
+	return rc ? OVL_EXIT_FAILURE : OVL_EXIT_OK;
 }
 
 static int build_state(struct store *s, const struct lineage *l, int64_t target,

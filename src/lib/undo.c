@@ -107,6 +107,8 @@ static int begin_undo(struct store *s, int64_t target, enum undo_method m, int64
 		rc = db_commit(&s->db);
 	if (rc)
 		db_rollback(&s->db);
+	else
+		journal_crash_point("undo", "renew");
 	free(args);
 	return rc;
 }
@@ -144,6 +146,30 @@ static int renew_for_undo(struct store *s)
 	return rc;
 }
 
+/* Recovery cannot tell data the user chose to discard from data a VM
+ * wrote since the crash: it never discards, it warns. */
+static int renew_unless_data(struct store *s)
+{
+	struct chain c;
+	struct extents ex = { 0 };
+	int rc;
+
+	if (!overlay_exists(s))
+		return OVL_EXIT_OK;
+	rc = open_overlay(s, &c);
+	if (!rc)
+		rc = extents_of_overlay(&c, &ex);
+	if (!rc && ex.n)
+		ovl_warn(s->overlay, "overlay holds data; left as it is (use ovl-renew "
+			 "--discard once you know it is not needed)");
+	else if (!rc)
+		rc = renew_replace(&c, s->overlay);
+	extents_free(&ex);
+	if (c.depth)
+		chain_free(&c);
+	return rc;
+}
+
 static int write_base(struct store *s, const struct lineage *l, const struct plan *p,
 		      int64_t target, enum undo_method m, bool progress)
 {
@@ -159,6 +185,8 @@ static int run_steps(struct store *s, const struct lineage *l, const struct plan
 
 	if (!rc)
 		rc = journal_step(s, id, "write");
+	if (!rc)
+		journal_crash_point("undo", "write");
 	if (!rc)
 		rc = write_base(s, l, p, target, m, progress);
 	if (!rc)
@@ -288,7 +316,7 @@ int undo_recover(struct store *s, const struct journal_entry *e)
 	if (!rc)
 		rc = probe_images(s, overlay_exists(s));
 	if (!rc && !renewed)
-		rc = renew_for_undo(s);
+		rc = renew_unless_data(s);
 	if (!rc && !renewed)
 		rc = journal_step(s, e->id, "write");
 	if (!rc) {

@@ -191,6 +191,13 @@ count_calls() {
 	echo "# $2 phase $1: $NCALLS qemu-img calls: $CALLS" >&3
 }
 
+# The subcommand of call K in this case's killer log.  (Calls may overlap:
+# the tool runs some queries side by side, so their order may vary.)
+call_at() {
+	awk -v k="$1" '$1 == k && $2 != "KILL" && $2 != "NOTE" && $2 != "REFUSED" { print $2; exit }' \
+		"$C/log"
+}
+
 # The 1-based index of the first call SUB in CALLS.
 call_index() {
 	local i=0 w
@@ -483,7 +490,7 @@ crash_matrix() {
 			continue
 		fi
 		if ! crash_case "${vars[@]}"; then
-			failed "$kind phase $phase, K=$k ($(cut -d ' ' -f "$k" <<<"$CALLS")), $mode kill $when the call"
+			failed "$kind phase $phase, K=$k (call $k was $(call_at "$k")), $mode kill $when the call"
 		fi
 	done
 	report_failures
@@ -560,7 +567,7 @@ crash_matrix() {
 			rm -rf "$C/vm" && cp -a "$C/vm.crashed" "$C/vm" || fail "cannot restore"
 			rm -f "$C/why" "$C/recover.err" "$C/next.err"
 			if ! crash_case KILL_AT="$k2" KILL_MODE="$mode"; then
-				failed "first commit killed at K=$k1, recovery killed ($mode) after its call $k2 ($(cut -d ' ' -f "$k2" <<<"$calls2"))"
+				failed "first commit killed at K=$k1, recovery killed ($mode) after its call $k2 ($(call_at "$k2"))"
 			fi
 		done
 	done
@@ -571,7 +578,7 @@ crash_matrix() {
 # Killed while qemu-img commit writes the base.
 
 # during_matrix MODE: big images, so that the commit takes a moment; the
-# kill comes KILL_DELAY after qemu-img commit has locked the base.
+# kill comes as soon as qemu-img commit has begun to fill the base's holes.
 during_matrix() {
 	local mode=$1 phase kc state
 	CK_SIZE=big
@@ -579,8 +586,8 @@ during_matrix() {
 		count_calls "$phase" history
 		kc=$(call_index commit) || fail "no qemu-img commit among the calls: $CALLS"
 		prepare_case "$phase" history || fail "cannot prepare the case"
-		run_killed KILL_AT="$kc" KILL_MODE="$mode" KILL_DURING=1 KILL_DELAY=0.05 \
-			KILL_WHEN_LOCKED="$C/vm/base.img" -- ovl-commit "$C/vm/vm.ovl"
+		run_killed KILL_AT="$kc" KILL_MODE="$mode" KILL_DURING=1 KILL_DELAY=0 \
+			KILL_WHEN_GROWN="$C/vm/base.img" -- ovl-commit "$C/vm/vm.ovl"
 		if [[ -z "$CRASH_SID" ]]; then
 			FAILURES+=("=== phase $phase: the tool was not killed (exit $CRASH_STATUS)")
 			continue

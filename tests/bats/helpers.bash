@@ -415,14 +415,24 @@ run_undo() {
 	run --separate-stderr timeout 120 ovl-undo "$@"
 }
 
+# uri_path PATH: PATH percent-encoded for a sqlite file: URI.
+uri_path() {
+	local LC_ALL=C s=$1 out='' c i
+	for ((i = 0; i < ${#s}; i++)); do
+		c=${s:i:1}
+		case "$c" in
+		[A-Za-z0-9/._~-]) out+=$c ;;
+		*) out+=$(printf '%%%02X' "'$c") ;;
+		esac
+	done
+	printf '%s' "$out"
+}
+
 # store_sql STORE QUERY: QUERY on STORE's history database, opened
 # read-only and immutable (nothing is written beside it).
 store_sql() {
 	command -v sqlite3 >/dev/null || fail "sqlite3 is needed (scripts/deps.sh)"
-	local uri
-	uri=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))' \
-		"$1/history.db")
-	sqlite3 -batch -noheader "file:$uri?immutable=1" "$2"
+	sqlite3 -batch -noheader "file:$(uri_path "$1/history.db")?immutable=1" "$2"
 }
 
 # The state STORE says its base is in.
@@ -443,8 +453,8 @@ qio() {
 
 # virtual_size IMAGE FORMAT: its virtual size in bytes.
 virtual_size() {
-	qemu-img info -U --output=json -f "$2" "$(qpath "$1")" |
-		python3 -c 'import json, sys; print(json.load(sys.stdin)["virtual-size"])'
+	qemu-img info -U -f "$2" "$(qpath "$1")" |
+		sed -n 's/^virtual size: .*(\([0-9]*\) bytes)$/\1/p'
 }
 
 # raw_ref IMAGE FORMAT REF: a raw copy of what IMAGE reads (through its
@@ -462,9 +472,26 @@ assert_reads_like() {
 	want=$(virtual_size "$3" raw)
 	[[ "$got" == "$want" ]] ||
 		fail "'$1' is $got bytes, '$3' is $want bytes"
-	run qemu-img compare -U -q -f "$2" -F raw "$(qpath "$1")" "$(qpath "$3")"
+	run qemu-img compare -U -f "$2" -F raw "$(qpath "$1")" "$(qpath "$3")"
 	[[ "$status" -eq 0 ]] ||
 		fail "'$1' does not read like '$3' (qemu-img compare: $status $output)"
+}
+
+# assert_overlay_empty OVERLAY BASE BASE_FMT: OVERLAY is a clean qcow2
+# overlay with nothing allocated in it (zero clusters included), through
+# which the guest sees BASE.  Like assert_renewed, for trusted images (the
+# backing chain is opened as the header says) and without python.
+assert_overlay_empty() {
+	local ovl=$1 base=$2 fmt=${3:-raw} map
+	run qemu-img check -q -f qcow2 "$(qpath "$ovl")"
+	[[ "$status" -eq 0 ]] || fail "qemu-img check of '$ovl' failed: $output"
+	map=$(qemu-img map -U --output=json -f qcow2 "$(qpath "$ovl")") ||
+		fail "qemu-img map of '$ovl' failed"
+	if grep -E '"depth": 0, "present": true' <<<"$map" >/dev/null; then
+		fail "'$ovl' holds data: $map"
+	fi
+	run qemu-img compare -U -q -f qcow2 -F "$fmt" "$(qpath "$ovl")" "$(qpath "$base")"
+	[[ "$status" -eq 0 ]] || fail "'$ovl' does not read like '$base': $output"
 }
 
 # assert_no_leftovers DIR...: nothing an ovl tool makes for a while is left
