@@ -176,3 +176,48 @@ void extents_free(struct extents *ex)
 	free(ex->v);
 	memset(ex, 0, sizeof(*ex));
 }
+
+static void put_le(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++, v >>= 8)
+		p[i] = (unsigned char)v;
+}
+
+static uint64_t get_le(const unsigned char *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+void *extents_pack(const struct extent *v, size_t n, size_t *len)
+{
+	unsigned char *blob = xmalloc(n ? n * EXTENT_RECORD : 1);
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char *r = blob + i * EXTENT_RECORD;
+		put_le(r, v[i].start);
+		put_le(r + 8, v[i].length);
+		put_le(r + 16, (uint64_t)v[i].offset);
+		r[24] = v[i].zero;
+	}
+	*len = n * EXTENT_RECORD;
+	return blob;
+}
+
+int extents_unpack(const void *blob, size_t len, struct extent **v, size_t *n)
+{
+	const unsigned char *p = blob;
+
+	*v = NULL;
+	*n = 0;
+	if (len % EXTENT_RECORD)
+		return -1;
+	*n = len / EXTENT_RECORD;
+	*v = xmalloc(*n ? *n * sizeof(**v) : 1);
+	for (size_t i = 0; i < *n; i++, p += EXTENT_RECORD)
+		(*v)[i] = (struct extent){ get_le(p), get_le(p + 8), p[24] != 0,
+					   (int64_t)get_le(p + 16) };
+	return 0;
+}

@@ -43,4 +43,12 @@ int extents_parse_map(const char *json, const char *subject, struct extents *ex)
 
 void extents_free(struct extents *ex);
 
+/* The packed form kept in the store: 25 bytes an extent (start, length,
+ * offset: 64-bit little-endian; zero: one byte). */
+#define EXTENT_RECORD 25
+void *extents_pack(const struct extent *v, size_t n, size_t *len);
+/* Unpack into a malloc'ed array; -1 when LEN is not a whole number of
+ * records. */
+int extents_unpack(const void *blob, size_t len, struct extent **v, size_t *n);
+
 #endif

@@ -29,19 +29,27 @@ static json_t *commit_json(const struct store *s, const struct commit_row *r)
 			 "size", (json_int_t)r->size, "state", commit_state(s, r));
 }
 
+/* Streamed row by row: a 10,000-commit history costs no more per row
+ * than a short one. */
 static void print_list_json(const struct store *s, const struct commit_row *rows, size_t n)
 {
-	json_t *commits = json_array();
-	json_t *o;
+	json_t *head = json_pack("{s:s, s:s, s:I, s:I}", "base", s->base, "store", s->dir,
+				 "head", (json_int_t)s->head, "oldest", (json_int_t)s->oldest);
+	char *text = json_dumps(head, JSON_COMPACT);
 
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(commits, commit_json(s, &rows[i]));
-	o = json_pack("{s:s, s:s, s:I, s:I, s:o}", "base", s->base, "store", s->dir,
-		      "head", (json_int_t)s->head, "oldest", (json_int_t)s->oldest,
-		      "commits", commits);
-	json_dumpf(o, stdout, JSON_COMPACT);
-	putchar('\n');
-	json_decref(o);
+	/* The envelope without its closing brace, then the commits. */
+	fwrite(text, 1, strlen(text) - 1, stdout);
+	fputs(",\"commits\":[", stdout);
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = commit_json(s, &rows[i]);
+		if (i)
+			putchar(',');
+		json_dumpf(o, stdout, JSON_COMPACT);
+		json_decref(o);
+	}
+	fputs("]}\n", stdout);
+	free(text);
+	json_decref(head);
 }
 
 static int tag_width(const struct commit_row *rows, size_t n)

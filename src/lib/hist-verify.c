@@ -97,7 +97,7 @@ static void check_commits(struct store *s, struct findings *f, const struct comm
 		char *what = xasprintf("archive of commit %" PRId64, rows[i].seq);
 		int64_t extents = 0;
 		check_file(f, path, "qcow2", rows[i].digest, what);
-		db_query_int(&s->db, &extents, 0, "SELECT count(*) FROM extents WHERE seq = ?", "i",
+		db_query_int(&s->db, &extents, 0, "SELECT count FROM extent_maps WHERE seq = ?", "i",
 			     rows[i].seq);
 		if (rows[i].size && !extents)
 			problem(f, path, "commit %" PRId64 " has no extent map", rows[i].seq);

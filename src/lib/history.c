@@ -208,23 +208,18 @@ int history_commit_archive(struct store *s, struct pending_commit *pc,
 
 static int insert_extents(struct store *s, int64_t seq, const struct extents *ex)
 {
-	sqlite3_stmt *st = db_prepare(&s->db, "INSERT INTO extents(seq, start, length, zero, "
-				      "offset) VALUES (?, ?, ?, ?, ?)");
-	int rc = st ? OVL_EXIT_OK : OVL_EXIT_FAILURE;
+	sqlite3_stmt *st = db_prepare(&s->db, "INSERT INTO extent_maps(seq, count, map) "
+				      "VALUES (?, ?, ?)");
+	size_t len;
+	void *blob = extents_pack(ex->v, ex->n, &len);
+	int rc = st ? db_bind(&s->db, st, "ii", seq, (int64_t)ex->n) : OVL_EXIT_FAILURE;
 
-	for (size_t i = 0; rc == OVL_EXIT_OK && i < ex->n; i++) {
-		const struct extent *e = &ex->v[i];
-		sqlite3_reset(st);
-		rc = db_bind(&s->db, st, "iiii", seq, (int64_t)e->start, (int64_t)e->length,
-			     (int64_t)e->zero);
-		if (!rc)
-			rc = (e->offset >= 0 ? sqlite3_bind_int64(st, 5, e->offset)
-					     : sqlite3_bind_null(st, 5)) == SQLITE_OK
-				? OVL_EXIT_OK : db_fail(&s->db, "binding an extent");
-		if (!rc && db_step(&s->db, st) != SQLITE_DONE)
-			rc = OVL_EXIT_FAILURE;
-	}
+	if (!rc && sqlite3_bind_blob(st, 3, blob, (int)len, SQLITE_TRANSIENT) != SQLITE_OK)
+		rc = db_fail(&s->db, "binding an extent map");
+	if (!rc && db_step(&s->db, st) != SQLITE_DONE)
+		rc = OVL_EXIT_FAILURE;
 	sqlite3_finalize(st);
+	free(blob);
 	return rc;
 }
 
@@ -233,7 +228,7 @@ int history_finish(struct store *s, struct pending_commit *pc, const struct exte
 	int rc = db_begin(&s->db);
 
 	if (!rc)
-		rc = db_run(&s->db, "DELETE FROM extents WHERE seq = ?", "i", pc->seq);
+		rc = db_run(&s->db, "DELETE FROM extent_maps WHERE seq = ?", "i", pc->seq);
 	if (!rc)
 		rc = insert_extents(s, pc->seq, ex);
 	/* Commits that were undone can never be reached again. */

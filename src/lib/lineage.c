@@ -5,6 +5,7 @@
 
 #include "exitcodes.h"
 #include "lineage.h"
+#include "report.h"
 #include "strbuf.h"
 
 static int load_commits(struct store *s, struct lineage *l)
@@ -35,36 +36,25 @@ static struct commit_map *find_commit(struct lineage *l, int64_t seq, size_t *hi
 	return *hint < l->n && l->c[*hint].seq == seq ? &l->c[*hint] : NULL;
 }
 
-static void add_extent(struct commit_map *c, size_t *cap, sqlite3_stmt *st)
-{
-	if (c->n == *cap) {
-		*cap = *cap ? 2 * *cap : 16;
-		c->v = xrealloc(c->v, *cap * sizeof(*c->v));
-	}
-	c->v[c->n++] = (struct extent){
-		(uint64_t)sqlite3_column_int64(st, 1), (uint64_t)sqlite3_column_int64(st, 2),
-		sqlite3_column_int(st, 3) != 0,
-		sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 4) };
-}
-
 static int load_extents(struct store *s, struct lineage *l)
 {
-	sqlite3_stmt *st = db_prepare(&s->db, "SELECT seq, start, length, zero, offset "
-				      "FROM extents WHERE seq > ? ORDER BY seq, start");
-	struct commit_map *c = NULL;
-	size_t hint = 0, cap = 0;
+	sqlite3_stmt *st = db_prepare(&s->db, "SELECT seq, map FROM extent_maps "
+				      "WHERE seq > ? ORDER BY seq");
+	size_t hint = 0;
 	int rc;
 
 	if (!st || db_bind(&s->db, st, "i", s->oldest))
 		return OVL_EXIT_FAILURE;
 	while ((rc = db_step(&s->db, st)) == SQLITE_ROW) {
-		int64_t seq = sqlite3_column_int64(st, 0);
-		if (!c || c->seq != seq) {
-			c = find_commit(l, seq, &hint);
-			cap = 0;
+		/* Maps of abandoned commits are not needed. */
+		struct commit_map *c = find_commit(l, sqlite3_column_int64(st, 0), &hint);
+		if (c && extents_unpack(sqlite3_column_blob(st, 1),
+					(size_t)sqlite3_column_bytes(st, 1), &c->v, &c->n) < 0) {
+			ovl_error(s->db.path, "extent map of commit %lld is damaged",
+				  (long long)c->seq);
+			rc = SQLITE_CORRUPT;
+			break;
 		}
-		if (c)   /* extents of abandoned commits are not needed */
-			add_extent(c, &cap, st);
 	}
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? OVL_EXIT_OK : OVL_EXIT_FAILURE;

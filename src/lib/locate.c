@@ -1,6 +1,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,7 +14,22 @@
 #include "lock.h"
 #include "recover.h"
 #include "report.h"
+#include "siblings.h"
 #include "strbuf.h"
+
+/* A qcow2 header naming a backing file: an overlay.  Anything else given
+ * to a history tool is taken for a base. */
+static bool is_overlay(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char *backing = fd >= 0 ? qcow2_header_backing(fd) : NULL;
+	bool overlay = backing != NULL;
+
+	if (fd >= 0)
+		close(fd);
+	free(backing);
+	return overlay;
+}
 
 char *store_dir_of(const char *path, const char *store_opt)
 {
@@ -26,8 +43,8 @@ char *store_dir_of(const char *path, const char *store_opt)
 	}
 	if (store_opt)
 		dir = store_dir_for(store_opt, real);
-	else if (store_exists(dir = store_dir_for(NULL, real)))
-		;   /* PATH is a base with a store beside it */
+	else if (store_exists(dir = store_dir_for(NULL, real)) || !is_overlay(real))
+		;   /* PATH is a base (with its store beside it, or with none) */
 	else if (free(dir), chain_open(path, &c) == OVL_EXIT_OK) {
 		char *base = realpath(chain_base(&c)->path, NULL);
 		dir = base ? store_dir_for(NULL, base) : NULL;

@@ -76,12 +76,12 @@ int log_get(struct store *s, int64_t seq, struct commit_row *row)
 			rc = OVL_EXIT_OK;
 		} else if (step == SQLITE_DONE)
 			ovl_error(s->base, "no commit %" PRId64 " in this history%s", seq,
-				  seq <= s->oldest ? " (pruned)" : "");
+				  seq > 0 && seq <= s->oldest ? " (pruned)" : "");
 	}
 	sqlite3_finalize(st);
 	if (!rc)
 		rc = db_query_int(&s->db, &row->n_extents, 0,
-				  "SELECT count(*) FROM extents WHERE seq = ?", "i", seq);
+				  "SELECT count FROM extent_maps WHERE seq = ?", "i", seq);
 	return rc;
 }
 

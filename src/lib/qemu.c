@@ -96,13 +96,14 @@ static char *message_lines(const char *err)
 		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
 		if (!is_noise(p, len)) {
 			const char *line = p;
-			if (len >= 10 && strncmp(line, "qemu-img: ", 10) == 0)
-				line += 10, len -= 10;
+			size_t keep = len;
+			if (keep >= 10 && strncmp(line, "qemu-img: ", 10) == 0)
+				line += 10, keep -= 10;
 			if (sb.len)
 				sb_add(&sb, "; ");
-			sb_addn(&sb, line, len);
+			sb_addn(&sb, line, keep);
 		}
-		p += len + 1;
+		p = nl ? nl + 1 : end;
 	}
 	return sb.len ? sb_detach(&sb) : (sb_free(&sb), NULL);
 }

@@ -95,6 +95,10 @@ int parse_duration(const char *s, int64_t *us)
 			u++;
 		if (u == 4)
 			return -1;
+		/* Hours, kept below what microseconds can hold. */
+		const int64_t max_hours = INT64_MAX / 3600 / 1000000;
+		if (n > (max_hours - total) / units[u].hours)
+			return -1;
 		total += n * units[u].hours;
 		s++;
 		parts++;

@@ -26,8 +26,10 @@
  * commits   one row per committed overlay.  Rows with pending = 1 belong
  *           to a commit still in progress (see journal) and are not
  *           history yet.
- * extents   where each archived overlay holds data, so undo knows what a
- *           commit changed without opening archives.
+ * extent_maps  where each archived overlay holds data, so undo knows what
+ *           a commit changed without opening archives: one packed map per
+ *           commit (see extents.h), so a long history loads in one row per
+ *           commit rather than one per extent.
  * journal   operations under way: a row is written before an operation's
  *           first step and updated before each later one; the next run
  *           of any tool finishes or rolls back what it finds here.
@@ -50,14 +52,13 @@ static const char schema_v1[] =
 	"  abandoned   INTEGER NOT NULL DEFAULT 0, -- undone, then superseded\n"
 	"  pending     INTEGER NOT NULL DEFAULT 1  -- 1 until the commit is done\n"
 	");\n"
-	"CREATE TABLE extents (\n"
-	"  seq    INTEGER NOT NULL REFERENCES commits(seq) ON DELETE CASCADE,\n"
-	"  start  INTEGER NOT NULL,  -- guest offset\n"
-	"  length INTEGER NOT NULL,\n"
-	"  zero   INTEGER NOT NULL,  -- 1: reads as zeros\n"
-	"  offset INTEGER            -- of the data in the archive file, or NULL\n"
+	"CREATE TABLE extent_maps (\n"
+	"  seq    INTEGER PRIMARY KEY REFERENCES commits(seq) ON DELETE CASCADE,\n"
+	"  count  INTEGER NOT NULL,  -- extents in the map\n"
+	"  map    BLOB NOT NULL      -- count records: start, length, offset in\n"
+	"                            -- the archive (-1: none), each 64-bit\n"
+	"                            -- little-endian, then 1 byte: zero?\n"
 	");\n"
-	"CREATE INDEX extents_by_seq ON extents(seq, start);\n"
 	"CREATE TABLE journal (\n"
 	"  id         INTEGER PRIMARY KEY,\n"
 	"  op         TEXT NOT NULL,     -- commit, undo, prune\n"

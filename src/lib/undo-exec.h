@@ -20,7 +20,11 @@ int undo_by_extents(struct store *s, const struct plan *p, bool progress);
 int undo_by_replay(struct store *s, const struct lineage *l, int64_t target,
 		   bool progress);
 
-/* Every archive the move needs exists and looks like qcow2 (reported). */
+/* Extents method, before anything is written: the archives the plan reads
+ * exist and are long enough (reported), and their pieces are read ahead. */
+int undo_prepare_sources(struct store *s, const struct plan *p);
+
+/* Replay: every archive up to TARGET exists and passes qemu-img check. */
 int check_archives(struct store *s, const struct lineage *l, const struct plan *p,
 		   int64_t target, bool replay);
 

@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "exitcodes.h"
@@ -130,39 +131,99 @@ static int by_source(const void *a, const void *b)
 	return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
-/*
- * Ask the kernel for every range about to be read, before reading any:
- * the reads of a short undo are small and scattered over many archives,
- * and queued together they cost far less than one after the other.
- * Archives are opened, advised and closed in turn; the page cache keeps
- * what was read ahead.  Advice only: failures change nothing.
- */
-static void prefetch(struct copier *cp, const struct piece *order, size_t n)
+/* The end of the last piece read from archive SEQ at order[i..]. */
+static uint64_t archive_need(const struct piece *order, size_t n, size_t i, size_t *next)
 {
-	for (size_t i = 0; i < n && order[i].src == FROM_ARCHIVE; i++) {
-		if (open_archive(cp, order[i].seq) == OVL_EXIT_OK)
-			posix_fadvise(cp->fd, (off_t)order[i].offset, (off_t)order[i].length,
+	uint64_t need = 0;
+	int64_t seq = order[i].seq;
+
+	for (; i < n && order[i].src == FROM_ARCHIVE && order[i].seq == seq; i++)
+		if (order[i].offset + order[i].length > need)
+			need = order[i].offset + order[i].length;
+	*next = i;
+	return need;
+}
+
+/* Open archive SEQ, check it holds NEED bytes, advise its pieces. */
+static int advise_archive(struct store *s, const struct piece *order, size_t from, size_t to,
+			  uint64_t need)
+{
+	char *path = lineage_archive(s, order[from].seq);
+	int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	struct stat st;
+	int rc = OVL_EXIT_OK;
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		ovl_error_errno(path ? path : s->dir, path ? errno : ENOENT,
+				"archive of commit %" PRId64 " is missing", order[from].seq);
+		rc = OVL_EXIT_FAILURE;
+	} else if ((uint64_t)st.st_size < need) {
+		ovl_error(path, "archive of commit %" PRId64 " is damaged (shorter than "
+			  "its logged data)", order[from].seq);
+		rc = OVL_EXIT_FAILURE;
+	}
+	for (size_t i = from; !rc && i < to; i++)
+		posix_fadvise(fd, (off_t)order[i].offset, (off_t)order[i].length, POSIX_FADV_WILLNEED);
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return rc;
+}
+
+static void advise_pristine(struct store *s, const struct piece *order, size_t n)
+{
+	int fd;
+
+	if (strcmp(s->base_format, "raw") != 0 || !s->pristine)
+		return;   /* a qcow2 pristine copy is read through qemu-nbd */
+	fd = open(s->pristine, O_RDONLY | O_CLOEXEC);
+	for (size_t i = 0; fd >= 0 && i < n; i++)
+		if (order[i].src == FROM_PRISTINE)
+			posix_fadvise(fd, (off_t)order[i].start, (off_t)order[i].length,
 				      POSIX_FADV_WILLNEED);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Archive pieces grouped by archive, each group in file order. */
+static struct piece *pieces_by_source(const struct plan *p)
+{
+	struct piece *order = xmalloc((p->n ? p->n : 1) * sizeof(*order));
+
+	memcpy(order, p->v, p->n * sizeof(*order));
+	qsort(order, p->n, sizeof(*order), by_source);
+	return order;
+}
+
+/*
+ * Before anything is written: every archive the plan reads exists and is
+ * long enough, and the kernel is asked for every range about to be read.
+ * The reads of a short undo are small and scattered over many archives;
+ * queued together now, they complete while the overlay is renewed and
+ * qemu-nbd starts, instead of one after the other later.
+ */
+int undo_prepare_sources(struct store *s, const struct plan *p)
+{
+	struct piece *order = pieces_by_source(p);
+	int rc = OVL_EXIT_OK;
+	size_t i = 0, next;
+
+	while (!rc && i < p->n && order[i].src == FROM_ARCHIVE) {
+		uint64_t need = archive_need(order, p->n, i, &next);
+		rc = advise_archive(s, order, i, next, need);
+		i = next;
 	}
-	if (strcmp(cp->s->base_format, "raw") == 0 && cp->s->pristine) {
-		int fd = open(cp->s->pristine, O_RDONLY | O_CLOEXEC);
-		for (size_t i = 0; fd >= 0 && i < n; i++)
-			if (order[i].src == FROM_PRISTINE)
-				posix_fadvise(fd, (off_t)order[i].start, (off_t)order[i].length,
-					      POSIX_FADV_WILLNEED);
-		if (fd >= 0)
-			close(fd);
-	}
+	if (!rc)
+		advise_pristine(s, order, p->n);
+	free(order);
+	return rc;
 }
 
 static int copy_pieces(struct copier *cp, const struct plan *p)
 {
-	struct piece *order = xmalloc((p->n ? p->n : 1) * sizeof(*order));
+	struct piece *order = pieces_by_source(p);
 	int rc = OVL_EXIT_OK;
 
-	memcpy(order, p->v, p->n * sizeof(*order));
-	qsort(order, p->n, sizeof(*order), by_source);
-	prefetch(cp, order, p->n);
 	for (size_t i = 0; !rc && i < p->n; i++)
 		rc = copy_piece(cp, &order[i]);
 	if (!rc)

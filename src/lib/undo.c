@@ -241,7 +241,8 @@ static int undo_in_store(struct store *s, const struct undo_opts *o, struct undo
 			m = METHOD_REPLAY;
 		}
 		res->bytes = p.bytes;
-		rc = check_archives(s, &l, &p, target, m == METHOD_REPLAY);
+		rc = m == METHOD_REPLAY ? check_archives(s, &l, &p, target, true)
+					: undo_prepare_sources(s, &p);
 	}
 	res->method = undo_method_name(m);
 	if (!rc && o->dry_run) {

@@ -198,7 +198,7 @@ check_state() {
 
 # random_history SEED FMT BASE_MIB GROWTH OVERLAY_OPTS COMPRESS ABANDON
 random_history() {
-	local seed=$1 op a b c moves=0 by_extents=0 used
+	local seed=$1 op a b c moves=0 by_extents=0 used what
 	local -a cmds args
 	plan "$@" >"$R/plan" || fail "seed $seed: cannot plan"
 	while IFS=$'\t' read -r op a b c; do
@@ -241,7 +241,7 @@ random_history() {
 		move)
 			read -ra args <<<"$c"
 			moves=$((moves + 1))
-			local what="seed $seed, move $moves: ovl-undo ${args[*]} vm.ovl (head $(store_head "$STORE"), want state $a)"
+			what="seed $seed, move $moves: ovl-undo ${args[*]} vm.ovl (head $(store_head "$STORE"), want state $a)"
 			run_undo --output=json "${args[@]}" vm.ovl
 			[[ "$status" -eq 0 ]] || fail "$what: exit $status: $stderr"
 			used=$(sed -n 's/.*"method": *"\([a-z]*\)".*/\1/p' <<<"$output")

@@ -303,7 +303,7 @@ sums() {
 
 @test "undo --dry-run prints the plan and changes nothing" {
 	make_history
-	local before store_before
+	local before
 	before=$(snap .)
 	run_undo --dry-run vm.ovl
 	assert_success
@@ -354,7 +354,7 @@ assert isinstance(o["seconds"], (int, float)), o
 	make_history
 	local before
 	before=$(snap .)
-	local -a bad
+	local bad
 	for bad in "--to 1 --tag two" "--to 1 --steps 1" "--time @1 --tag two" \
 		"--to abc" "--to -1" "--to 1x" "--steps 0" "--steps x" "--steps -2" \
 		"--method=foo" "--time garbage" "--time 2026-02-31" "--output=xml"; do
@@ -504,4 +504,61 @@ assert isinstance(o["seconds"], (int, float)), o
 	assert_equal "$(snap .)" "$before"
 	run_undo nonexistent.img
 	assert_failure 1
+}
+
+# ---------------------------------------------------------------------------
+# Odd names, pruned histories.
+
+@test "undo with odd names: spaces, commas, a leading dash" {
+	mkdir 'a dir,x'
+	cd 'a dir,x'
+	BFMT=raw
+	BASE='my disk,1.img'
+	STORE=$PWD/$BASE.history
+	make_base "$BASE" 16M
+	qemu-img create -q -f qcow2 -b "$BASE" -F raw ./-vm,1.ovl
+	raw_ref "$BASE" raw "$R/ref-0.raw"
+	local n
+	for n in 1 2 3; do
+		qio -vm,1.ovl qcow2 "write -P $n $((n * 64))k 128k" "write -z $((n * 1024))k 4k"
+		ovl-commit -q -- -vm,1.ovl || fail "ovl-commit $n failed"
+		raw_ref "$BASE" raw "$R/ref-$n.raw"
+	done
+	run_undo -- -vm,1.ovl
+	assert_success
+	assert_reads_like "$BASE" raw "$R/ref-2.raw"
+	run_undo --to 0 "./$BASE"
+	assert_success
+	assert_reads_like "$BASE" raw "$R/ref-0.raw"
+	run_undo --to 3 --method=replay "$PWD/-vm,1.ovl"
+	assert_success
+	assert_reads_like "$BASE" raw "$R/ref-3.raw"
+	assert_overlay_empty ./-vm,1.ovl "$BASE" raw
+	assert_equal "$(store_head "$STORE")" 3
+	assert_no_leftovers . "$STORE"
+}
+
+@test "undo after prune: the oldest kept state is reachable, older ones are not" {
+	command -v ovl-history >/dev/null || skip "no ovl-history"
+	make_history
+	run ovl-history -q prune --keep-last 2 vm.ovl
+	assert_success
+	assert_equal "$(store_sql "$STORE" "SELECT value FROM meta WHERE key = 'oldest'")" 2
+	local before n
+	before=$(sums)
+	for n in 0 1; do
+		run_undo --to "$n" vm.ovl
+		assert_failure 1
+		assert_stderr_has pruned
+	done
+	run_undo --steps 3 vm.ovl
+	assert_failure 1
+	assert_equal "$(sums)" "$before"
+	undo_ok 2 --steps 2 vm.ovl
+	undo_ok 4 --to 4 vm.ovl
+	undo_ok 2 --to 2 --method=replay vm.ovl
+	undo_ok 3 --to 3 vm.ovl
+	run_undo --steps 2 vm.ovl
+	assert_failure 1
+	undo_ok 2 vm.ovl
 }
