@@ -8,7 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,36 +37,78 @@ static void nap_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Has the server on SOCK greeted a client?  qemu-nbd listens before it
+ * opens the image, so a socket that accepts is not yet an export that
+ * works; the greeting comes once it does.  We hang up at once (a
+ * persistent server takes that in its stride).
+ */
+static bool greeted(const char *sock, long long deadline)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	long long left = deadline - now_ms();
+	struct timeval tv = { left > 0 ? left / 1000 : 0, left > 0 ? (left % 1000) * 1000 : 1000 };
+	char magic[8];
+	bool ok = false;
+	int fd;
+
+	if (strlen(sock) >= sizeof(addr.sun_path))
+		return false;
+	strcpy(addr.sun_path, sock);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0 &&
+	    connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0)
+		ok = recv(fd, magic, sizeof(magic), MSG_WAITALL) == (ssize_t)sizeof(magic) &&
+		     memcmp(magic, "NBDMAGIC", 8) == 0;
+	close(fd);
+	return ok;
+}
+
 /* qemu-nbd's complaint, first line, without its name and without the
- * (possibly huge) spec it quotes back. */
+ * (possibly huge) spec it quotes back: "Could not open '/x': why". */
 static char *server_complaint(const char *err, const char *spec)
 {
 	struct strbuf sb = STRBUF_INIT;
 	const char *line = err && *err ? err : "qemu-nbd exited";
-	size_t len = strcspn(line, "\n");
+	char *opening = xasprintf("Failed to blk_new_open '%s': ", spec);
 	const char *at;
+	size_t len;
 
-	if (strncmp(line, "qemu-nbd: ", 10) == 0) {
+	if (strncmp(line, "qemu-nbd: ", 10) == 0)
 		line += 10;
-		len -= 10;
-	}
+	if (strncmp(line, opening, strlen(opening)) == 0)
+		line += strlen(opening);
+	len = strcspn(line, "\n");
 	at = strstr(line, spec);
 	if (at && (size_t)(at - line) < len) {
 		sb_addn(&sb, line, (size_t)(at - line));
-		sb_add(&sb, "(the state's image spec)");
+		sb_add(&sb, "(the image spec)");
 		at += strlen(spec);
 		sb_addn(&sb, at, len - (size_t)(at - line));
 	} else {
 		sb_addn(&sb, line, len);
 	}
+	free(opening);
 	return sb_detach(&sb);
 }
 
-static int wait_listening(struct gv_export *e, const char *spec, const char *subject,
-			  const char *what)
+static int wait_serving(struct gv_export *e, const char *spec, const char *subject,
+			const char *what)
 {
-	for (long waited = 0; waited < SERVE_TIMEOUT_MS; waited += 10) {
-		if (access(e->sock, F_OK) == 0)
+	long long deadline = now_ms() + SERVE_TIMEOUT_MS;
+
+	while (now_ms() < deadline) {
+		if (access(e->sock, F_OK) == 0 && greeted(e->sock, deadline))
 			return OVL_EXIT_OK;
 		if (run_poll(&e->child) >= 0) {
 			char *err = NULL, *why;
@@ -105,7 +150,7 @@ int gv_export_start(struct gv_export *e, const char *sock, const char *spec,
 		return OVL_EXIT_FAILURE;
 	}
 	e->sock = xstrdup(sock);
-	rc = wait_listening(e, spec, subject, what);
+	rc = wait_serving(e, spec, subject, what);
 	if (rc)
 		gv_export_stop(e);
 	return rc;
@@ -124,109 +169,140 @@ void gv_export_stop(struct gv_export *e)
 
 /* --------------------------------------------------------- appliance */
 
-static int gfail(const struct gv_read_opts *o, guestfs_h *g, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+/* One disk being read, in a thread of its own: nothing here reports (the
+ * message ring of report.c is per thread); the first failure is kept in
+ * d->error for the caller. */
+struct reader {
+	const struct gv_read_opts *o;
+	struct gv_disk *d;
+	guestfs_h *g;
+};
 
-/* Report the last libguestfs error of G as "WHAT: DOING: WHY". */
-static int gfail(const struct gv_read_opts *o, guestfs_h *g, const char *fmt, ...)
+static int failed(struct reader *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Keep "WHAT: MESSAGE" as the disk's error (the first one wins). */
+static int failed(struct reader *r, const char *fmt, ...)
 {
-	const char *why = g ? guestfs_last_error(g) : NULL;
 	va_list ap;
-	char *doing;
+	char *msg;
 
 	va_start(ap, fmt);
-	if (vasprintf(&doing, fmt, ap) < 0)
-		doing = NULL;
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
 	va_end(ap);
-	ovl_error(o->subject, "%s: %s: %s", o->what, doing ? doing : fmt,
-		  why && *why ? why : "libguestfs failed");
-	free(doing);
+	if (!r->d->error)
+		r->d->error = xasprintf("%s: %s", r->o->what, msg ? msg : fmt);
+	free(msg);
 	return OVL_EXIT_FAILURE;
 }
 
-/* A handle with the export as its only drive, read-only; errors are ours
- * to report (no "libguestfs: error:" lines of its own). */
-static guestfs_h *open_handle(const struct gv_read_opts *o, bool force_tcg)
+/* The first line of the last libguestfs error: it adds a paragraph of
+ * debugging advice to some, and a final period. */
+static char *last_error(guestfs_h *g)
 {
-	char *server = xasprintf("unix:%s", o->sock);
+	const char *why = g ? guestfs_last_error(g) : NULL;
+	size_t len;
+
+	if (!why || !*why)
+		return xstrdup("libguestfs failed");
+	len = strcspn(why, "\n");
+	if (len > 1 && why[len - 1] == '.')
+		len--;
+	return xasprintf("%.*s", (int)len, why);
+}
+
+/* DOING failed in libguestfs: keep "DOING: WHY". */
+static int gfail(struct reader *r, const char *doing)
+{
+	char *why = last_error(r->g);
+
+	failed(r, "%s: %s", doing, why);
+	free(why);
+	return OVL_EXIT_FAILURE;
+}
+
+/* A handle with the export as its only drive, read-only, in r->g; errors
+ * are ours to report (no "libguestfs: error:" lines of its own). */
+static int open_handle(struct reader *r, bool force_tcg)
+{
+	char *server = xasprintf("unix:%s", r->o->sock);
 	char *servers[] = { server, NULL };
 	char *tcg[] = { "force_tcg", NULL };
-	guestfs_h *g = guestfs_create();
-	int rc = 0;
+	int rc = OVL_EXIT_OK;
 
-	if (!g) {
-		ovl_error_errno(o->subject, errno, "%s: cannot create a libguestfs handle", o->what);
+	r->g = guestfs_create();
+	if (!r->g) {
 		free(server);
-		return NULL;
+		return failed(r, "cannot create a libguestfs handle: %s", strerror(errno));
 	}
-	guestfs_set_error_handler(g, NULL, NULL);
-	if (force_tcg && guestfs_set_backend_settings(g, tcg) == -1)
-		rc = gfail(o, g, "cannot set the libguestfs backend");
-	if (!rc && guestfs_add_drive_opts(g, "",
+	guestfs_set_error_handler(r->g, NULL, NULL);
+	if (force_tcg && guestfs_set_backend_settings(r->g, tcg) == -1)
+		rc = gfail(r, "cannot set the libguestfs backend");
+	if (!rc && guestfs_add_drive_opts(r->g, "",
 					  GUESTFS_ADD_DRIVE_OPTS_FORMAT, "raw",
 					  GUESTFS_ADD_DRIVE_OPTS_READONLY, 1,
 					  GUESTFS_ADD_DRIVE_OPTS_PROTOCOL, "nbd",
 					  GUESTFS_ADD_DRIVE_OPTS_SERVER, servers,
 					  -1) == -1)
-		rc = gfail(o, g, "cannot add the disk to libguestfs");
+		rc = gfail(r, "cannot add the disk to libguestfs");
 	free(server);
-	if (rc) {
-		guestfs_close(g);
-		return NULL;
-	}
-	return g;
+	return rc;
 }
 
-/* A running appliance, or NULL (reported).  KVM that cannot run it (a
- * nested or odd host) is worth one more try under TCG. */
-static guestfs_h *launch(const struct gv_read_opts *o)
+static void close_handle(struct reader *r)
 {
-	guestfs_h *g = open_handle(o, false);
-	char *first;
+	if (r->g)
+		guestfs_close(r->g);
+	r->g = NULL;
+}
 
-	if (!g || guestfs_launch(g) == 0)
-		return g;
-	if (!o->retry_tcg) {
-		gfail(o, g, "cannot start the libguestfs appliance");
-		guestfs_close(g);
-		return NULL;
-	}
-	first = xstrdup(guestfs_last_error(g) ? guestfs_last_error(g) : "");
-	guestfs_close(g);
-	g = open_handle(o, true);
-	if (g && guestfs_launch(g) == -1) {
-		gfail(o, g, "cannot start the libguestfs appliance (with KVM: %s; "
-		      "then with TCG)", *first ? first : "failed");
-		guestfs_close(g);
-		g = NULL;
+/* A running appliance in r->g.  KVM that cannot run it (a nested or odd
+ * host) is worth one more try under TCG. */
+static int launch(struct reader *r)
+{
+	static const char *cannot = "cannot start the libguestfs appliance "
+				    "(LIBGUESTFS_DEBUG=1 shows why)";
+	char *first, *doing;
+	int rc = open_handle(r, false);
+
+	if (rc || guestfs_launch(r->g) == 0)
+		return rc;
+	if (!r->o->retry_tcg)
+		return gfail(r, cannot);
+	first = last_error(r->g);
+	close_handle(r);
+	rc = open_handle(r, true);
+	if (!rc && guestfs_launch(r->g) == -1) {
+		doing = xasprintf("%s: with KVM: %s; with TCG", cannot, first);
+		rc = gfail(r, doing);
+		free(doing);
 	}
 	free(first);
-	return g;
+	return rc;
 }
 
 /* ------------------------------------------------------------ listing */
 
 /* The whole of FILE, NUL-terminated; *len without the terminator. */
-static int slurp(const struct gv_read_opts *o, const char *file, char **buf, size_t *len)
+static int slurp(struct reader *r, const char *file, char **buf, size_t *len)
 {
 	struct strbuf sb = STRBUF_INIT;
 	char chunk[65536];
 	FILE *f = fopen(file, "rb");
 	size_t n;
+	int e;
 
-	if (!f) {
-		ovl_error_errno(file, errno, "%s: cannot read the file list", o->what);
-		return OVL_EXIT_FAILURE;
-	}
+	if (!f)
+		return failed(r, "cannot read the file list: %s", strerror(errno));
 	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
 		sb_addn(&sb, chunk, n);
-	if (ferror(f)) {
-		ovl_error_errno(file, errno, "%s: cannot read the file list", o->what);
-		fclose(f);
-		sb_free(&sb);
-		return OVL_EXIT_FAILURE;
-	}
+	e = ferror(f) ? errno : 0;
 	fclose(f);
+	if (e) {
+		sb_free(&sb);
+		return failed(r, "cannot read the file list: %s", strerror(e));
+	}
 	*len = sb.len;
 	*buf = sb_detach(&sb);
 	return OVL_EXIT_OK;
@@ -298,10 +374,9 @@ static void fill_entry(struct gv_entry *e, const struct guestfs_statns *st)
 	e->ctime_nsec = st->st_ctime_nsec;
 }
 
-/* lstat V[0..n), all in one directory, with one call.  An entry gone
- * meanwhile (it cannot be: the filesystem is read-only) gets mode -1. */
-static int stat_batch(guestfs_h *g, const struct gv_read_opts *o, struct gv_entry *v,
-		      size_t n, char **names)
+/* lstat V[0..n), all in one directory, with one call.  An entry that is
+ * not there (it cannot go: the filesystem is read-only) gets mode -1. */
+static int stat_batch(struct reader *r, struct gv_entry *v, size_t n, char **names)
 {
 	size_t base = base_of(v[0].path);
 	char *dir = base == 1 ? xstrdup("/") : xasprintf("%.*s", (int)(base - 1), v[0].path);
@@ -311,13 +386,14 @@ static int stat_batch(guestfs_h *g, const struct gv_read_opts *o, struct gv_entr
 	for (size_t k = 0; k < n; k++)
 		names[k] = v[k].path + base;
 	names[n] = NULL;
-	st = guestfs_lstatnslist(g, dir, names);
+	st = guestfs_lstatnslist(r->g, dir, names);
 	if (!st) {
-		rc = gfail(o, g, "cannot read the files in %s", ovl_quote(dir));
+		char *doing = xasprintf("cannot read the files in %s", dir);
+		rc = gfail(r, doing);
+		free(doing);
 	} else if (st->len != n) {
-		ovl_error(o->subject, "%s: libguestfs returned %u entries for %zu names in %s",
-			  o->what, st->len, n, ovl_quote(dir));
-		rc = OVL_EXIT_FAILURE;
+		rc = failed(r, "libguestfs returned %u entries for %zu names in %s",
+			    st->len, n, dir);
 	} else {
 		for (size_t k = 0; k < n; k++) {
 			if (st->val[k].st_ino == -1)
@@ -346,7 +422,7 @@ static size_t batch_length(const struct gv_entry *v, size_t left)
 	return n;
 }
 
-static int stat_entries(guestfs_h *g, const struct gv_read_opts *o, struct gv_fs *f)
+static int stat_entries(struct reader *r, struct gv_fs *f)
 {
 	char **names = xcalloc(STAT_BATCH + 1, sizeof(*names));
 	size_t k = 0, kept = 0;
@@ -355,7 +431,7 @@ static int stat_entries(guestfs_h *g, const struct gv_read_opts *o, struct gv_fs
 	qsort(f->v, f->n, sizeof(*f->v), by_dir);
 	while (!rc && k < f->n) {
 		size_t n = batch_length(&f->v[k], f->n - k);
-		rc = stat_batch(g, o, &f->v[k], n, names);
+		rc = stat_batch(r, &f->v[k], n, names);
 		k += n;
 	}
 	free(names);
@@ -367,39 +443,45 @@ static int stat_entries(guestfs_h *g, const struct gv_read_opts *o, struct gv_fs
 	return rc;
 }
 
-static int list_files(guestfs_h *g, const struct gv_read_opts *o, struct gv_fs *f)
+static int list_files(struct reader *r, struct gv_fs *f)
 {
-	char *names = NULL;
+	char *names = NULL, *doing;
 	size_t len = 0;
 	int rc;
 
-	if (guestfs_find0(g, "/", o->scratch) == -1) {
-		unlink(o->scratch);
-		return gfail(o, g, "cannot list the files of %s", f->device);
+	if (guestfs_find0(r->g, "/", r->o->scratch) == -1) {
+		unlink(r->o->scratch);
+		doing = xasprintf("cannot list the files of %s", f->device);
+		rc = gfail(r, doing);
+		free(doing);
+		return rc;
 	}
-	rc = slurp(o, o->scratch, &names, &len);
-	unlink(o->scratch);
+	rc = slurp(r, r->o->scratch, &names, &len);
+	unlink(r->o->scratch);
 	if (rc)
 		return rc;
 	entries_from_names(f, names, len);
 	free(names);
-	return stat_entries(g, o, f);
+	return stat_entries(r, f);
 }
 
 /* Mount, list, unmount.  A filesystem that does not mount (encrypted,
  * damaged, of a kind the appliance lacks) is not an error. */
-static int read_fs(guestfs_h *g, const struct gv_read_opts *o, struct gv_fs *f)
+static int read_fs(struct reader *r, struct gv_fs *f)
 {
+	char *doing;
 	int rc;
 
-	if (guestfs_mount_ro(g, f->device, "/") == -1) {
-		const char *why = guestfs_last_error(g);
-		f->why = xstrdup(why && *why ? why : "it does not mount");
+	if (guestfs_mount_ro(r->g, f->device, "/") == -1) {
+		f->why = last_error(r->g);
 		return OVL_EXIT_OK;
 	}
-	rc = list_files(g, o, f);
-	if (guestfs_umount_all(g) == -1 && !rc)
-		rc = gfail(o, g, "cannot unmount %s", f->device);
+	rc = list_files(r, f);
+	if (guestfs_umount_all(r->g) == -1 && !rc) {
+		doing = xasprintf("cannot unmount %s", f->device);
+		rc = gfail(r, doing);
+		free(doing);
+	}
 	f->readable = rc == OVL_EXIT_OK;
 	return rc;
 }
@@ -419,14 +501,15 @@ static void free_strings(char **v)
 	free(v);
 }
 
-static int read_filesystems(guestfs_h *g, const struct gv_read_opts *o, struct gv_disk *d)
+static int read_filesystems(struct reader *r)
 {
-	char **fs = guestfs_list_filesystems(g);
+	char **fs = guestfs_list_filesystems(r->g);
+	struct gv_disk *d = r->d;
 	size_t count = 0;
 	int rc = OVL_EXIT_OK;
 
 	if (!fs)
-		return gfail(o, g, "cannot list the filesystems");
+		return gfail(r, "cannot list the filesystems");
 	while (fs[count])
 		count++;
 	d->fs = xcalloc(count / 2 + 1, sizeof(*d->fs));
@@ -437,7 +520,7 @@ static int read_filesystems(guestfs_h *g, const struct gv_read_opts *o, struct g
 		f = &d->fs[d->n++];
 		f->device = xstrdup(fs[k]);
 		f->type = xstrdup(fs[k + 1]);
-		rc = read_fs(g, o, f);
+		rc = read_fs(r, f);
 	}
 	free_strings(fs);
 	return rc;
@@ -445,17 +528,16 @@ static int read_filesystems(guestfs_h *g, const struct gv_read_opts *o, struct g
 
 int gv_read_disk(const struct gv_read_opts *o, struct gv_disk *d)
 {
-	guestfs_h *g;
+	struct reader r = { o, d, NULL };
 	int rc;
 
 	memset(d, 0, sizeof(*d));
-	g = launch(o);
-	if (!g)
-		return OVL_EXIT_FAILURE;
-	rc = read_filesystems(g, o, d);
-	if (guestfs_shutdown(g) == -1 && !rc)
-		rc = gfail(o, g, "the libguestfs appliance failed");
-	guestfs_close(g);
+	rc = launch(&r);
+	if (!rc)
+		rc = read_filesystems(&r);
+	if (r.g && !rc && guestfs_shutdown(r.g) == -1)
+		rc = gfail(&r, "the libguestfs appliance failed");
+	close_handle(&r);
 	return rc;
 }
 
@@ -470,8 +552,8 @@ void gv_disk_free(struct gv_disk *d)
 		free(f->paths);
 	}
 	free(d->fs);
-	d->fs = NULL;
-	d->n = 0;
+	free(d->error);
+	memset(d, 0, sizeof(*d));
 }
 
 const struct gv_fs *gv_disk_find(const struct gv_disk *d, const char *device)

@@ -59,13 +59,13 @@ struct gv_fs {
 struct gv_disk {
 	struct gv_fs *fs;
 	size_t n;
+	char *error;             /* why reading it failed: "state 3: ..." */
 };
 
 struct gv_read_opts {
 	const char *sock;        /* the export to read */
 	const char *scratch;     /* a file name we may create and remove */
-	const char *subject;     /* names the disk in messages (the base) */
-	const char *what;        /* "state 3" */
+	const char *what;        /* names the disk in messages: "state 3" */
 	/* The appliance failed to start: try again once under TCG (a host
 	 * whose KVM cannot run it). */
 	bool retry_tcg;
@@ -74,8 +74,9 @@ struct gv_read_opts {
 /*
  * Start an appliance on the export and list every filesystem on it.  A
  * filesystem that cannot be mounted is kept with readable false, not an
- * error.  Safe to run in a thread of its own, one per disk.  Returns an
- * exit code, reported; *d is filled as far as it got either way and must
+ * error.  Made to run in a thread of its own, one per disk, so it reports
+ * nothing itself: on failure (an exit code) d->error says why, for the
+ * caller to report.  *d is filled as far as it got either way and must
  * be freed.
  */
 int gv_read_disk(const struct gv_read_opts *o, struct gv_disk *d);
@@ -84,10 +85,16 @@ void gv_disk_free(struct gv_disk *d);
 /* The filesystem DEVICE of D, or NULL. */
 const struct gv_fs *gv_disk_find(const struct gv_disk *d, const char *device);
 
-/* Has the file changed from A to B?  Type, permissions, owner, size,
+/*
+ * Has the file changed from A to B?  Type, permissions, owner, size,
  * device number, mtime or ctime; a directory only by type, permissions
  * or owner (its timestamps move with every entry added or removed, and
- * the entries are listed themselves).  atime never counts. */
+ * the entries are listed themselves).  atime never counts.  File content
+ * is not read: a rewrite shows through ctime, which no guest program can
+ * set back, unless it kept the size within one tick of a filesystem with
+ * coarse timestamps (whole seconds: ext4 with small inodes, or made by
+ * mke2fs -d; two seconds: FAT).
+ */
 bool gv_entry_changed(const struct gv_entry *a, const struct gv_entry *b);
 
 #endif

@@ -39,11 +39,12 @@ int hist_diff(struct store *s, int64_t seq, enum output_format out)
 #include "strbuf.h"
 
 /*
- * qemu parses a json: name with a nesting limit of 1024, and Linux takes
- * no single argument longer than 128 KiB; one level of the stack costs
- * one nesting level and about 80 bytes plus its file name.
+ * qemu parses a json: name with a nesting limit of 1024 (qemu-nbd 7.2
+ * served 1000 levels, and at 1022 ate memory without end), and Linux
+ * takes no single argument longer than 128 KiB; one level of the stack
+ * costs one nesting level and about 80 bytes plus its file name.
  */
-#define MAX_LEVELS 1000
+#define MAX_LEVELS 900
 #define MAX_SPEC_BYTES (128 * 1024 - 1)
 
 /* ------------------------------------------------------- which states */
@@ -240,7 +241,7 @@ static void side_init(struct side *d, struct store *s, int64_t state, const char
 	snprintf(d->what, sizeof(d->what), "state %" PRId64, state);
 	d->sock = xasprintf("%s/%s.sock", dir, tag);
 	d->scratch = xasprintf("%s/%s.files", dir, tag);
-	d->ro = (struct gv_read_opts){ d->sock, d->scratch, s->base, d->what,
+	d->ro = (struct gv_read_opts){ d->sock, d->scratch, d->what,
 				       getenv("LIBGUESTFS_BACKEND_SETTINGS") == NULL };
 }
 
@@ -262,8 +263,19 @@ static void *read_side(void *arg)
 	return NULL;
 }
 
-/* Both appliances at once: each boots on a core of its own. */
-static int read_sides(struct side d[2])
+/* Did both sides fail the same way ("state N: WHY" with the same WHY)? */
+static bool same_failure(const struct side *a, const struct side *b)
+{
+	const char *ea = a->disk.error, *eb = b->disk.error;
+
+	return ea && eb && strncmp(ea, a->what, strlen(a->what)) == 0 &&
+	       strncmp(eb, b->what, strlen(b->what)) == 0 &&
+	       strcmp(ea + strlen(a->what), eb + strlen(b->what)) == 0;
+}
+
+/* Both appliances at once: each boots on a core of its own.  The
+ * threads report nothing; their failures are reported here. */
+static int read_sides(const struct store *s, struct side d[2])
 {
 	for (int k = 0; k < 2; k++)
 		d[k].threaded = pthread_create(&d[k].thread, NULL, read_side, &d[k]) == 0;
@@ -273,6 +285,15 @@ static int read_sides(struct side d[2])
 		else
 			read_side(&d[k]);
 	}
+	if (d[0].rc && d[1].rc && same_failure(&d[0], &d[1])) {
+		ovl_error(s->base, "%s and %s%s", d[0].what, d[1].what,
+			  ovl_escape(d[1].disk.error + strlen(d[1].what)));
+		return d[0].rc;
+	}
+	for (int k = 0; k < 2; k++)
+		if (d[k].rc)
+			ovl_error(s->base, "%s", ovl_escape(d[k].disk.error ? d[k].disk.error
+									   : d[k].what));
 	return d[0].rc ? d[0].rc : d[1].rc;
 }
 
@@ -456,7 +477,7 @@ static int serve_and_read(struct store *s, const struct lineage *l, struct side 
 	for (int k = 0; !rc && k < 2; k++)
 		rc = gv_export_start(&d[k].exp, d[k].sock, d[k].spec, s->base, d[k].what);
 	if (!rc)
-		rc = read_sides(d);
+		rc = read_sides(s, d);
 	for (int k = 0; k < 2; k++)
 		gv_export_stop(&d[k].exp);
 	return rc;

@@ -1,6 +1,9 @@
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -21,10 +24,54 @@ static void nap_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-static int make_socket_dir(struct nbd_server *srv)
+/* TMPDIR, unless a socket path there would pass the 107 bytes a unix
+ * socket name can have: then /tmp. */
+static const char *tmp_root(void)
 {
 	const char *tmp = getenv("TMPDIR");
-	char *tmpl = xasprintf("%s/ovl-nbd.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+
+	if (!tmp || !*tmp || strlen(tmp) > 60)
+		return "/tmp";
+	return tmp;
+}
+
+/* A socket directory of a run that was killed: its owner is gone. */
+static bool is_stale(const char *name)
+{
+	char *end;
+	long pid;
+
+	if (strncmp(name, "ovl-nbd.", 8) != 0)
+		return false;
+	pid = strtol(name + 8, &end, 10);
+	return end != name + 8 && *end == '.' && pid > 0 &&
+	       kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
+/* Remove what killed runs left in TMPDIR (a socket in a directory). */
+static void sweep_stale(void)
+{
+	DIR *d = opendir(tmp_root());
+	struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		if (!is_stale(de->d_name))
+			continue;
+		char *dir = xasprintf("%s/%s", tmp_root(), de->d_name);
+		char *sock = xasprintf("%s/nbd.sock", dir);
+		unlink(sock);
+		rmdir(dir);
+		free(sock);
+		free(dir);
+	}
+	if (d)
+		closedir(d);
+}
+
+static int make_socket_dir(struct nbd_server *srv)
+{
+	/* The pid in the name lets a later run tell a dead run's leftovers. */
+	char *tmpl = xasprintf("%s/ovl-nbd.%ld.XXXXXX", tmp_root(), (long)getpid());
 
 	srv->dir = mkdtemp(tmpl);
 	if (!srv->dir) {
@@ -92,6 +139,7 @@ int nbd_server_start(struct nbd_server *srv, const char *image_opts,
 	srv->child.pid = -1;
 	srv->child.err_fd = -1;
 	srv->conn.fd = -1;
+	sweep_stale();
 	rc = make_socket_dir(srv);
 	if (rc)
 		return rc;

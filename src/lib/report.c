@@ -79,6 +79,8 @@ void ovl_note(const char *fmt, ...)
 	vprintf(fmt, ap);
 	va_end(ap);
 	putchar('\n');
+	/* A line at a time: a run killed later keeps what it said. */
+	fflush(stdout);
 }
 
 static void quote_char(struct strbuf *sb, unsigned char c, bool quoted)

@@ -198,10 +198,13 @@ check_state() {
 
 # random_history SEED FMT BASE_MIB GROWTH OVERLAY_OPTS COMPRESS ABANDON
 random_history() {
-	local seed=$1 op a b c moves=0 by_extents=0 used what
-	local -a cmds args
+	local seed=$1 line op a b c moves=0 by_extents=0 used what
+	local -a cmds args steps
 	plan "$@" >"$R/plan" || fail "seed $seed: cannot plan"
-	while IFS=$'\t' read -r op a b c; do
+	# Read whole first: nothing run below may eat the plan from stdin.
+	mapfile -t steps <"$R/plan"
+	for line in "${steps[@]}"; do
+		IFS=$'\t' read -r op a b c <<<"$line"
 		case "$op" in
 		base)
 			BFMT=$a
@@ -269,7 +272,7 @@ random_history() {
 				fail "seed $seed: ovl-undo ${args[*]} changed the base"
 			;;
 		esac
-	done <"$R/plan"
+	done
 	((moves >= 8)) || fail "seed $seed: only $moves moves planned"
 	((by_extents >= 3)) || fail "seed $seed: only $by_extents moves by the extents method"
 }
