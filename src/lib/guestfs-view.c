@@ -23,6 +23,8 @@
 
 /* Opening a long chain of archives takes a while; a hung qemu-nbd not. */
 #define SERVE_TIMEOUT_MS 60000
+/* A qemu-nbd whose clients are gone exits at once. */
+#define STOP_WAIT_MS 2000
 
 /* Names per lstatnslist call: its reply must stay well inside the
  * library's 4 MiB message limit (about 180 bytes a name). */
@@ -45,33 +47,91 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int send_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int recv_all(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+
+	while (len) {
+		ssize_t n = recv(fd, p, len, MSG_WAITALL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void put_be32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+
+/* The NBD handshake (fixed newstyle, the default export): the client is
+ * then in the transmission phase and may stay idle as long as it likes. */
+static int nbd_hello(int fd)
+{
+	unsigned char hello[18], opt[20], reply[10 + 124];
+	bool no_zeroes;
+
+	if (recv_all(fd, hello, sizeof(hello)) < 0 || memcmp(hello, "NBDMAGICIHAVEOPT", 16) != 0)
+		return -1;
+	no_zeroes = hello[17] & 2;                  /* NBD_FLAG_NO_ZEROES */
+	put_be32(opt, no_zeroes ? 3 : 1);           /* FIXED_NEWSTYLE (|NO_ZEROES) */
+	memcpy(opt + 4, "IHAVEOPT", 8);
+	put_be32(opt + 12, 1);                      /* NBD_OPT_EXPORT_NAME */
+	put_be32(opt + 16, 0);                      /* name "" */
+	if (send_all(fd, opt, sizeof(opt)) < 0 ||
+	    recv_all(fd, reply, no_zeroes ? 10 : sizeof(reply)) < 0)
+		return -1;
+	return 0;
+}
+
 /*
- * Has the server on SOCK greeted a client?  qemu-nbd listens before it
- * opens the image, so a socket that accepts is not yet an export that
- * works; the greeting comes once it does.  We hang up at once (a
- * persistent server takes that in its stride).
+ * A client of ours on SOCK, or -1 if the server does not serve (yet).
+ * qemu-nbd listens before it opens the image, so a socket that accepts
+ * is not yet an export that works: the handshake is, and it comes once
+ * the image is open.
  */
-static bool greeted(const char *sock, long long deadline)
+static int hold_export(const char *sock, long long deadline)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	long long left = deadline - now_ms();
 	struct timeval tv = { left > 0 ? left / 1000 : 0, left > 0 ? (left % 1000) * 1000 : 1000 };
-	char magic[8];
-	bool ok = false;
 	int fd;
 
 	if (strlen(sock) >= sizeof(addr.sun_path))
-		return false;
+		return -1;
 	strcpy(addr.sun_path, sock);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return false;
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0 &&
-	    connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0)
-		ok = recv(fd, magic, sizeof(magic), MSG_WAITALL) == (ssize_t)sizeof(magic) &&
-		     memcmp(magic, "NBDMAGIC", 8) == 0;
-	close(fd);
-	return ok;
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || nbd_hello(fd) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 /* qemu-nbd's complaint, first line, without its name and without the
@@ -108,7 +168,7 @@ static int wait_serving(struct gv_export *e, const char *spec, const char *subje
 	long long deadline = now_ms() + SERVE_TIMEOUT_MS;
 
 	while (now_ms() < deadline) {
-		if (access(e->sock, F_OK) == 0 && greeted(e->sock, deadline))
+		if (access(e->sock, F_OK) == 0 && (e->hold_fd = hold_export(e->sock, deadline)) >= 0)
 			return OVL_EXIT_OK;
 		if (run_poll(&e->child) >= 0) {
 			char *err = NULL, *why;
@@ -134,12 +194,14 @@ int gv_export_start(struct gv_export *e, const char *sock, const char *spec,
 	memset(e, 0, sizeof(*e));
 	e->child.pid = -1;
 	e->child.err_fd = -1;
-	/* Persistent: libguestfs connects more than once (it sizes the
-	 * export for its overlay before the appliance opens it). */
+	e->hold_fd = -1;
+	/* Not --persistent: it exits when its last client hangs up, so one
+	 * left by a killed run does not hold the store's files for ever.
+	 * Our own connection keeps it up meanwhile: libguestfs connects more
+	 * than once (it sizes the export for its overlay first). */
 	argv_push(&args, "qemu-nbd");
 	argv_push(&args, "--read-only");
-	argv_push(&args, "--persistent");
-	argv_push(&args, "--shared=4");
+	argv_push(&args, "--shared=8");
 	argv_push(&args, "--socket");
 	argv_push(&args, sock);
 	argv_push(&args, spec);
@@ -158,9 +220,13 @@ int gv_export_start(struct gv_export *e, const char *sock, const char *spec,
 
 void gv_export_stop(struct gv_export *e)
 {
-	/* It serves read-only: killing it loses nothing. */
+	/* Our hang-up ends it (libguestfs is gone by now); it serves
+	 * read-only, so killing one that lingers loses nothing. */
+	if (e->hold_fd >= 0)
+		close(e->hold_fd);
+	e->hold_fd = -1;
 	if (e->child.pid > 0 || e->child.err_fd >= 0)
-		run_finish(&e->child, 0, NULL);
+		run_finish(&e->child, STOP_WAIT_MS, NULL);
 	if (e->sock)
 		unlink(e->sock);
 	free(e->sock);

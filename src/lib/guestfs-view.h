@@ -19,17 +19,20 @@
 #include <stdint.h>
 #include "run.h"
 
-/* A qemu-nbd serving a json: image spec, read-only, on a unix socket. */
+/* A qemu-nbd serving a json: image spec, read-only, on a unix socket;
+ * it lives as long as it has a client, ours included. */
 struct gv_export {
 	struct run_child child;
 	char *sock;
+	int hold_fd;             /* our connection, or -1 */
 };
 
 /*
  * Serve SPEC (a "json:{...}" file name) on the unix socket SOCK (in a
- * private directory of the caller's) and wait until it listens.  SUBJECT
- * and WHAT name it in messages ("state 3").  Returns an exit code,
- * reported; on failure nothing is left running.
+ * private directory of the caller's) and wait until it serves (the image
+ * opened: it greets a client).  SUBJECT and WHAT name it in messages
+ * ("state 3").  Returns an exit code, reported; on failure nothing is
+ * left running.
  */
 int gv_export_start(struct gv_export *e, const char *sock, const char *spec,
 		    const char *subject, const char *what);

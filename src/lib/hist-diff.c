@@ -25,10 +25,12 @@ int hist_diff(struct store *s, int64_t seq, enum output_format out)
 }
 #else
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,25 +208,74 @@ struct side {
 	bool threaded;
 };
 
+/* The sides' files in the private directory, by tag. */
+static const char *const side_tags[2] = { "from", "to" };
+static const char *const side_files[2] = { "sock", "files" };
+
 /*
- * A private directory for the sockets and scratch files.  The socket
- * path must fit in a sockaddr_un and reach qemu through libguestfs
- * unharmed: a TMPDIR that is long or holds odd characters is passed over
- * for /tmp.
+ * Where the private directory goes.  The socket path must fit in a
+ * sockaddr_un and reach qemu through libguestfs unharmed: a TMPDIR that
+ * is long or holds odd characters is passed over for /tmp.
  */
+static const char *tmp_root(void)
+{
+	static const char ok[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._-";
+	const char *tmp = getenv("TMPDIR");
+
+	if (!tmp || tmp[0] != '/' || strlen(tmp) > 64 || strspn(tmp, ok) != strlen(tmp))
+		return "/tmp";
+	return tmp;
+}
+
+/* A private directory of a run that was killed: its owner is gone. */
+static bool is_stale(const char *name)
+{
+	char *end;
+	long pid;
+
+	if (strncmp(name, "ovl-diff.", 9) != 0)
+		return false;
+	pid = strtol(name + 9, &end, 10);
+	return end != name + 9 && *end == '.' && pid > 0 &&
+	       kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
+/* Remove what killed runs left (sockets and file lists, by their names
+ * only: anything else in such a directory stays). */
+static void sweep_stale(void)
+{
+	DIR *d = opendir(tmp_root());
+	struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		if (!is_stale(de->d_name))
+			continue;
+		char *dir = xasprintf("%s/%s", tmp_root(), de->d_name);
+		for (int t = 0; t < 2; t++) {
+			for (int f = 0; f < 2; f++) {
+				char *file = xasprintf("%s/%s.%s", dir, side_tags[t], side_files[f]);
+				unlink(file);
+				free(file);
+			}
+		}
+		rmdir(dir);
+		free(dir);
+	}
+	if (d)
+		closedir(d);
+}
+
+/* The private directory for the sockets and file lists; the pid in its
+ * name lets a later run tell a killed run's leftovers. */
 static char *make_work_dir(const char *subject)
 {
-	const char *tmp = getenv("TMPDIR");
 	char *dir;
 
-	if (!tmp || !*tmp || strlen(tmp) > 64 || tmp[0] != '/' ||
-	    strspn(tmp, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._-") !=
-		    strlen(tmp))
-		tmp = "/tmp";
-	dir = xasprintf("%s/ovl-diff.XXXXXX", tmp);
+	sweep_stale();
+	dir = xasprintf("%s/ovl-diff.%ld.XXXXXX", tmp_root(), (long)getpid());
 	if (!mkdtemp(dir)) {
 		ovl_error_errno(subject, errno, "cannot create a private directory in %s",
-				ovl_quote(tmp));
+				ovl_quote(tmp_root()));
 		free(dir);
 		return NULL;
 	}
@@ -232,15 +283,16 @@ static char *make_work_dir(const char *subject)
 }
 
 static void side_init(struct side *d, struct store *s, int64_t state, const char *dir,
-		      const char *tag)
+		      int tag)
 {
 	memset(d, 0, sizeof(*d));
 	d->exp.child.pid = -1;
 	d->exp.child.err_fd = -1;
+	d->exp.hold_fd = -1;
 	d->state = state;
 	snprintf(d->what, sizeof(d->what), "state %" PRId64, state);
-	d->sock = xasprintf("%s/%s.sock", dir, tag);
-	d->scratch = xasprintf("%s/%s.files", dir, tag);
+	d->sock = xasprintf("%s/%s.%s", dir, side_tags[tag], side_files[0]);
+	d->scratch = xasprintf("%s/%s.%s", dir, side_tags[tag], side_files[1]);
 	d->ro = (struct gv_read_opts){ d->sock, d->scratch, d->what,
 				       getenv("LIBGUESTFS_BACKEND_SETTINGS") == NULL };
 }
@@ -388,29 +440,35 @@ static void print_human(const struct fs_diff *v, size_t n)
 	}
 }
 
+/* How long the UTF-8 sequence that byte C leads is: 0 if C leads none. */
+static size_t utf8_length(unsigned char c)
+{
+	return c < 0x80 ? 1 : c < 0xc0 ? 0 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : c < 0xf8 ? 4 : 0;
+}
+
 /* A guest file name as a JSON string: bytes that are not UTF-8 (names
  * in a legacy encoding) are written as the text \xNN. */
 static json_t *json_path(const char *path)
 {
 	struct strbuf sb = STRBUF_INIT;
 	json_t *j;
-	char one[5];
 
 	if (utf8_valid(path))
 		return json_string(path);
-	for (const char *p = path; *p; p++) {
-		/* Carry a valid sequence over whole. */
-		size_t len = 1;
-		while (len < 4 && ((unsigned char)p[len] & 0xc0) == 0x80)
-			len++;
-		memcpy(one, p, len);
-		one[len] = '\0';
-		if ((unsigned char)*p >= 0x80 && (len == 1 || !utf8_valid(one))) {
-			sb_addf(&sb, "\\x%02x", (unsigned char)*p);
-			continue;
+	for (const char *p = path; *p;) {
+		size_t len = utf8_length((unsigned char)*p);
+		char one[5] = "";
+		if (len && strnlen(p, len) == len) {
+			memcpy(one, p, len);
+			one[len] = '\0';
 		}
-		sb_addn(&sb, p, len);
-		p += len - 1;
+		if (*one && utf8_valid(one)) {
+			sb_add(&sb, one);
+			p += len;
+		} else {
+			sb_addf(&sb, "\\x%02x", (unsigned char)*p);
+			p++;
+		}
 	}
 	j = json_string(sb_str(&sb));
 	sb_free(&sb);
@@ -502,8 +560,8 @@ int hist_diff(struct store *s, int64_t seq, enum output_format out)
 		lineage_free(&l);
 		return rc ? rc : OVL_EXIT_FAILURE;
 	}
-	side_init(&d[0], s, from, dir, "from");
-	side_init(&d[1], s, seq, dir, "to");
+	side_init(&d[0], s, from, dir, 0);
+	side_init(&d[1], s, seq, dir, 1);
 	rc = serve_and_read(s, &l, d);
 	if (!rc)
 		rc = report(s, d, seq, out);

@@ -25,8 +25,7 @@ int undo_by_replay(struct store *s, const struct lineage *l, int64_t target,
 int undo_prepare_sources(struct store *s, const struct plan *p);
 
 /* Replay: every archive up to TARGET exists and passes qemu-img check. */
-int check_archives(struct store *s, const struct lineage *l, const struct plan *p,
-		   int64_t target, bool replay);
+int check_replay_archives(struct store *s, const struct lineage *l, int64_t target);
 
 /* qemu-img resize of the base to SIZE (shrinking allowed). */
 int resize_image(const char *path, const char *format, uint64_t size);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -72,6 +73,8 @@ static int read_archive(int fd, const char *path, uint64_t offset, void *buf, si
 }
 
 struct copier {
+	bool progress;          /* show a percentage on the terminal */
+	uint64_t done, total;
 	struct store *s;
 	struct nbd *base;
 	struct nbd *pristine;
@@ -219,23 +222,37 @@ int undo_prepare_sources(struct store *s, const struct plan *p)
 	return rc;
 }
 
+static void show_progress(struct copier *cp, uint64_t more)
+{
+	cp->done += more;
+	if (cp->progress && cp->total)
+		printf("\r    (%5.2f/100%%)", 100.0 * (double)cp->done / (double)cp->total);
+	if (cp->progress && cp->done >= cp->total)
+		putchar('\n');
+	if (cp->progress)
+		fflush(stdout);
+}
+
 static int copy_pieces(struct copier *cp, const struct plan *p)
 {
 	struct piece *order = pieces_by_source(p);
 	int rc = OVL_EXIT_OK;
 
-	for (size_t i = 0; !rc && i < p->n; i++)
+	for (size_t i = 0; !rc && i < p->n; i++) {
 		rc = copy_piece(cp, &order[i]);
+		show_progress(cp, order[i].length);
+	}
 	if (!rc)
 		rc = nbd_flush(cp->base);
 	free(order);
 	return rc;
 }
 
-static int copy_with_servers(struct store *s, const struct plan *p)
+static int copy_with_servers(struct store *s, const struct plan *p, bool progress)
 {
 	struct nbd_server base, pristine = { .child = { -1, -1 } };
-	struct copier cp = { s, &base.conn, &pristine.conn, NULL, 0, -1, NULL };
+	struct copier cp = { progress && isatty(STDOUT_FILENO), 0, p->bytes, s, &base.conn,
+			     &pristine.conn, NULL, 0, -1, NULL };
 	int rc = start_export(&base, s->base, s->base_format, false);
 
 	if (rc)
@@ -261,12 +278,11 @@ int undo_by_extents(struct store *s, const struct plan *p, bool progress)
 {
 	int rc = OVL_EXIT_OK;
 
-	(void)progress;
 	/* Grow first, so every piece lies inside the export. */
 	if (p->target_size > p->from_size)
 		rc = resize_image(s->base, s->base_format, p->target_size);
 	if (!rc && p->n)
-		rc = copy_with_servers(s, p);
+		rc = copy_with_servers(s, p, progress);
 	if (!rc && p->target_size < p->from_size)
 		rc = resize_image(s->base, s->base_format, p->target_size);
 	return rc;

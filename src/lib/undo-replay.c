@@ -21,9 +21,9 @@
 #include "strbuf.h"
 #include "undo-exec.h"
 
-/* The archive exists and starts like a qcow2 image; with deep, qemu-img
- * check finds no corruption in it either. */
-static int check_one_archive(struct store *s, int64_t seq, bool deep)
+/* The archive exists, starts like a qcow2 image, and qemu-img check finds
+ * no corruption in it. */
+static int check_one_archive(struct store *s, int64_t seq)
 {
 	char *path = lineage_archive(s, seq);
 	int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
@@ -37,7 +37,7 @@ static int check_one_archive(struct store *s, int64_t seq, bool deep)
 	} else if (pread(fd, magic, 4, 0) != 4 || memcmp(magic, "QFI\xfb", 4) != 0) {
 		ovl_error(path, "archive of commit %" PRId64 " is damaged (not qcow2)", seq);
 		rc = OVL_EXIT_FAILURE;
-	} else if (deep) {
+	} else {
 		/* Checked on its own: its header's backing name is stale. */
 		char *backing = qcow2_header_backing(fd);
 		struct image img = { .path = path, .format = (char *)"qcow2",
@@ -51,23 +51,12 @@ static int check_one_archive(struct store *s, int64_t seq, bool deep)
 	return rc;
 }
 
-int check_archives(struct store *s, const struct lineage *l, const struct plan *p,
-		   int64_t target, bool replay)
+int check_replay_archives(struct store *s, const struct lineage *l, int64_t target)
 {
-	int64_t last = -1;
 	int rc = OVL_EXIT_OK;
 
-	if (replay) {
-		for (size_t i = 0; !rc && i < l->n && l->c[i].seq <= target; i++)
-			rc = check_one_archive(s, l->c[i].seq, true);
-		return rc;
-	}
-	for (size_t i = 0; !rc && i < p->n; i++) {
-		if (p->v[i].src != FROM_ARCHIVE || p->v[i].seq == last)
-			continue;
-		last = p->v[i].seq;
-		rc = check_one_archive(s, last, false);
-	}
+	for (size_t i = 0; !rc && i < l->n && l->c[i].seq <= target; i++)
+		rc = check_one_archive(s, l->c[i].seq);
 	return rc;
 }
 

@@ -241,7 +241,7 @@ static int undo_in_store(struct store *s, const struct undo_opts *o, struct undo
 			m = METHOD_REPLAY;
 		}
 		res->bytes = p.bytes;
-		rc = m == METHOD_REPLAY ? check_archives(s, &l, &p, target, true)
+		rc = m == METHOD_REPLAY ? check_replay_archives(s, &l, target)
 					: undo_prepare_sources(s, &p);
 	}
 	res->method = undo_method_name(m);

@@ -54,8 +54,9 @@ commit_disk() {
 #             file's mode changed
 #   commit 2  /dev/sda2: /etc/two added; then undone (ovl-undo --to 1),
 #             so abandoned by commit 3
-#   commit 3  /dev/sda2: /etc/three added, /etc/old.conf removed,
-#             /etc/keep.conf appended to
+#   commit 3  /dev/sda2: /etc/three and two files whose names are not
+#             UTF-8 added, /etc/old.conf removed, /etc/keep.conf
+#             appended to
 make_fs_history() {
 	local d=$1 t=$1/trees
 	mkdir -p "$t/boot" "$t/root/etc" "$t/root/var/log" "$t/root/home/u" \
@@ -89,6 +90,8 @@ make_fs_history() {
 	rm -- "$t/root/etc/two"
 
 	echo three >"$t/root/etc/three"
+	echo latin1 >"$t/root/etc/caf"$'\xe9'
+	echo stray >"$t/root/etc/a"$'\x80'"b"
 	rm -- "$t/root/etc/old.conf"
 	echo again >>"$t/root/etc/keep.conf"
 	mkdisk "$d/next.raw" "$t/boot" "$t/root" && commit_disk "$d" three
@@ -158,6 +161,7 @@ run_diff() {
 	run --separate-stderr timeout 600 ovl-history "$@"
 }
 
+# shellcheck disable=SC2154 # stderr is set by run --separate-stderr
 assert_stderr_has() {
 	[[ "$stderr" == *"$1"* ]] || fail "stderr does not mention '$1': $stderr"
 }
@@ -168,7 +172,7 @@ assert_nothing_left() {
 	local left
 	left=$(find "$TMPDIR" -mindepth 1 -maxdepth 1 -print)
 	[[ -z "$left" ]] || fail "left behind in TMPDIR: $left"
-	left=$(ps -eo pid=,args= | grep -F -- "$TMPDIR/" | grep -v grep || true)
+	left=$(pgrep -af -- "$TMPDIR/" || true)
 	[[ -z "$left" ]] || fail "still running: $left"
 }
 
@@ -215,7 +219,8 @@ EOF
 	local before_img before_store
 	before_img=$(snap "$H")
 	before_store=$(snap "$H/base.img.history")
-	# Commit 2 was abandoned: the state before commit 3 is state 1.
+	# Commit 2 was abandoned: the state before commit 3 is state 1.  Bytes
+	# of a name that are not UTF-8 are written as the text \xNN.
 	run_diff --output=json diff 3 "$H/vm.ovl"
 	assert_success
 	assert_equal "$stderr" ""
@@ -225,7 +230,7 @@ d = json.loads(sys.argv[1])
 print(json.dumps(d, sort_keys=True))
 ' "$output"
 	assert_success
-	assert_output '{"filesystems": [{"added": [], "changed": [], "device": "/dev/sda1", "removed": [], "type": "ext4"}, {"added": ["/etc/three"], "changed": ["/etc/keep.conf"], "device": "/dev/sda2", "removed": ["/etc/old.conf"], "type": "ext4"}], "from": 1, "seq": 3}'
+	assert_output '{"filesystems": [{"added": [], "changed": [], "device": "/dev/sda1", "removed": [], "type": "ext4"}, {"added": ["/etc/a\\x80b", "/etc/caf\\xe9", "/etc/three"], "changed": ["/etc/keep.conf"], "device": "/dev/sda2", "removed": ["/etc/old.conf"], "type": "ext4"}], "from": 1, "seq": 3}'
 	# Read-only: the store (database, pristine copy, archives), the base
 	# and the overlay are as they were, to the byte.
 	assert_equal "$(snap "$H")" "$before_img"
@@ -266,6 +271,42 @@ D /a
 A /b
 EOF
 	assert_nothing_left
+}
+
+@test "a killed diff leaves no qemu-nbd behind, and the next run sweeps its directory" {
+	need_appliance
+	local pid n apps=
+	ovl-history diff 1 "$H/base.img" >/dev/null 2>&1 3>&- &
+	pid=$!
+	# Kill it once both appliances run (their scratch is in TMPDIR).
+	for ((n = 0; n < 600; n++)); do
+		apps=$(pgrep -af -- "$TMPDIR/libguestfs" | grep -F guestfsd.sock || true)
+		[[ $(grep -c . <<<"$apps") -ge 2 ]] && break
+		sleep 0.1
+	done
+	kill -9 "$pid"
+	wait "$pid" || true
+	# libguestfs keeps its sockets in /tmp for root whatever TMPDIR says,
+	# and a killed run leaves them: remove those of these appliances.
+	grep -oE '/tmp/libguestfs[A-Za-z0-9]{6}/guestfsd\.sock' <<<"$apps" | sort -u |
+		while IFS= read -r n; do rm -rf -- "${n%/guestfsd.sock}"; done
+	# libguestfs kills its appliances when their owner dies; then the
+	# servers have no client left, and exit.
+	for ((n = 0; n < 300; n++)); do
+		pgrep -f -- "$TMPDIR/" >/dev/null || break
+		sleep 0.1
+	done
+	run pgrep -af -- "$TMPDIR/"
+	assert_output ""
+	run find "$TMPDIR" -maxdepth 1 -name "ovl-diff.$pid.*"
+	[[ -n "$output" ]] || fail "the killed run left no directory (killed too early?)"
+	# A run that stops at once (no such archive) still sweeps.
+	small_history
+	rm -- "base.img.history/$(store_sql base.img.history "SELECT file FROM commits WHERE seq = 2")"
+	run_diff diff 2 base.img
+	assert_failure 1
+	run find "$TMPDIR" -maxdepth 1 -name 'ovl-diff.*'
+	assert_output ""
 }
 
 # ---------------------------------------------------------------------------
