@@ -18,6 +18,7 @@
 #include "argv.h"
 #include "exitcodes.h"
 #include "guestfs-view.h"
+#include "nbd.h"
 #include "report.h"
 #include "strbuf.h"
 
@@ -45,93 +46,6 @@ static long long now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int send_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int recv_all(int fd, void *buf, size_t len)
-{
-	char *p = buf;
-
-	while (len) {
-		ssize_t n = recv(fd, p, len, MSG_WAITALL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static void put_be32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
-}
-
-/* The NBD handshake (fixed newstyle, the default export): the client is
- * then in the transmission phase and may stay idle as long as it likes. */
-static int nbd_hello(int fd)
-{
-	unsigned char hello[18], opt[20], reply[10 + 124];
-	bool no_zeroes;
-
-	if (recv_all(fd, hello, sizeof(hello)) < 0 || memcmp(hello, "NBDMAGICIHAVEOPT", 16) != 0)
-		return -1;
-	no_zeroes = hello[17] & 2;                  /* NBD_FLAG_NO_ZEROES */
-	put_be32(opt, no_zeroes ? 3 : 1);           /* FIXED_NEWSTYLE (|NO_ZEROES) */
-	memcpy(opt + 4, "IHAVEOPT", 8);
-	put_be32(opt + 12, 1);                      /* NBD_OPT_EXPORT_NAME */
-	put_be32(opt + 16, 0);                      /* name "" */
-	if (send_all(fd, opt, sizeof(opt)) < 0 ||
-	    recv_all(fd, reply, no_zeroes ? 10 : sizeof(reply)) < 0)
-		return -1;
-	return 0;
-}
-
-/*
- * A client of ours on SOCK, or -1 if the server does not serve (yet).
- * qemu-nbd listens before it opens the image, so a socket that accepts
- * is not yet an export that works: the handshake is, and it comes once
- * the image is open.
- */
-static int hold_export(const char *sock, long long deadline)
-{
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	long long left = deadline - now_ms();
-	struct timeval tv = { left > 0 ? left / 1000 : 0, left > 0 ? (left % 1000) * 1000 : 1000 };
-	int fd;
-
-	if (strlen(sock) >= sizeof(addr.sun_path))
-		return -1;
-	strcpy(addr.sun_path, sock);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
-	    connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || nbd_hello(fd) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
 }
 
 /* qemu-nbd's complaint, first line, without its name and without the
@@ -168,7 +82,11 @@ static int wait_serving(struct gv_export *e, const char *spec, const char *subje
 	long long deadline = now_ms() + SERVE_TIMEOUT_MS;
 
 	while (now_ms() < deadline) {
-		if (access(e->sock, F_OK) == 0 && (e->hold_fd = hold_export(e->sock, deadline)) >= 0)
+		/* qemu-nbd listens before its image is open: only a finished
+		 * handshake means it serves. */
+		if (access(e->sock, F_OK) == 0 &&
+		    nbd_try_connect(&e->hold, e->sock, subject,
+				    (unsigned)(deadline - now_ms())) == 0)
 			return OVL_EXIT_OK;
 		if (run_poll(&e->child) >= 0) {
 			char *err = NULL, *why;
@@ -194,7 +112,7 @@ int gv_export_start(struct gv_export *e, const char *sock, const char *spec,
 	memset(e, 0, sizeof(*e));
 	e->child.pid = -1;
 	e->child.err_fd = -1;
-	e->hold_fd = -1;
+	e->hold.fd = -1;
 	/* Not --persistent: it exits when its last client hangs up, so one
 	 * left by a killed run does not hold the store's files for ever.
 	 * Our own connection keeps it up meanwhile: libguestfs connects more
@@ -222,9 +140,7 @@ void gv_export_stop(struct gv_export *e)
 {
 	/* Our hang-up ends it (libguestfs is gone by now); it serves
 	 * read-only, so killing one that lingers loses nothing. */
-	if (e->hold_fd >= 0)
-		close(e->hold_fd);
-	e->hold_fd = -1;
+	nbd_close(&e->hold);
 	if (e->child.pid > 0 || e->child.err_fd >= 0)
 		run_finish(&e->child, STOP_WAIT_MS, NULL);
 	if (e->sock)

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "nbd.h"
 #include "run.h"
 
 /* A qemu-nbd serving a json: image spec, read-only, on a unix socket;
@@ -24,7 +25,7 @@
 struct gv_export {
 	struct run_child child;
 	char *sock;
-	int hold_fd;             /* our connection, or -1 */
+	struct nbd hold;         /* our connection (fd -1: none) */
 };
 
 /*

@@ -13,6 +13,7 @@
 
 #include "exitcodes.h"
 #include "hist.h"
+#include "privdir.h"
 #include "report.h"
 
 #ifndef HAVE_LIBGUESTFS
@@ -212,83 +213,13 @@ struct side {
 static const char *const side_tags[2] = { "from", "to" };
 static const char *const side_files[2] = { "sock", "files" };
 
-/*
- * Where the private directory goes.  The socket path must fit in a
- * sockaddr_un and reach qemu through libguestfs unharmed: a TMPDIR that
- * is long or holds odd characters is passed over for /tmp.
- */
-static const char *tmp_root(void)
-{
-	static const char ok[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._-";
-	const char *tmp = getenv("TMPDIR");
-
-	if (!tmp || tmp[0] != '/' || strlen(tmp) > 64 || strspn(tmp, ok) != strlen(tmp))
-		return "/tmp";
-	return tmp;
-}
-
-/* A private directory of a run that was killed: its owner is gone. */
-static bool is_stale(const char *name)
-{
-	char *end;
-	long pid;
-
-	if (strncmp(name, "ovl-diff.", 9) != 0)
-		return false;
-	pid = strtol(name + 9, &end, 10);
-	return end != name + 9 && *end == '.' && pid > 0 &&
-	       kill((pid_t)pid, 0) < 0 && errno == ESRCH;
-}
-
-/* Remove what killed runs left (sockets and file lists, by their names
- * only: anything else in such a directory stays). */
-static void sweep_stale(void)
-{
-	DIR *d = opendir(tmp_root());
-	struct dirent *de;
-
-	while (d && (de = readdir(d))) {
-		if (!is_stale(de->d_name))
-			continue;
-		char *dir = xasprintf("%s/%s", tmp_root(), de->d_name);
-		for (int t = 0; t < 2; t++) {
-			for (int f = 0; f < 2; f++) {
-				char *file = xasprintf("%s/%s.%s", dir, side_tags[t], side_files[f]);
-				unlink(file);
-				free(file);
-			}
-		}
-		rmdir(dir);
-		free(dir);
-	}
-	if (d)
-		closedir(d);
-}
-
-/* The private directory for the sockets and file lists; the pid in its
- * name lets a later run tell a killed run's leftovers. */
-static char *make_work_dir(const char *subject)
-{
-	char *dir;
-
-	sweep_stale();
-	dir = xasprintf("%s/ovl-diff.%ld.XXXXXX", tmp_root(), (long)getpid());
-	if (!mkdtemp(dir)) {
-		ovl_error_errno(subject, errno, "cannot create a private directory in %s",
-				ovl_quote(tmp_root()));
-		free(dir);
-		return NULL;
-	}
-	return dir;
-}
-
 static void side_init(struct side *d, struct store *s, int64_t state, const char *dir,
 		      int tag)
 {
 	memset(d, 0, sizeof(*d));
 	d->exp.child.pid = -1;
 	d->exp.child.err_fd = -1;
-	d->exp.hold_fd = -1;
+	d->exp.hold.fd = -1;
 	d->state = state;
 	snprintf(d->what, sizeof(d->what), "state %" PRId64, state);
 	d->sock = xasprintf("%s/%s.%s", dir, side_tags[tag], side_files[0]);
@@ -556,7 +487,7 @@ int hist_diff(struct store *s, int64_t seq, enum output_format out)
 		ovl_error(s->dir, "the store has no pristine copy");
 		rc = OVL_EXIT_FAILURE;
 	}
-	if (rc || !(dir = make_work_dir(s->base))) {
+	if (rc || !(dir = privdir_create("ovl-diff", s->base))) {
 		lineage_free(&l);
 		return rc ? rc : OVL_EXIT_FAILURE;
 	}
@@ -567,9 +498,7 @@ int hist_diff(struct store *s, int64_t seq, enum output_format out)
 		rc = report(s, d, seq, out);
 	side_free(&d[0]);
 	side_free(&d[1]);
-	if (rmdir(dir) != 0)
-		ovl_warn(dir, "cannot remove the private directory: %s", strerror(errno));
-	free(dir);
+	privdir_remove(dir);
 	lineage_free(&l);
 	return rc;
 }

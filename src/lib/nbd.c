@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -79,29 +80,34 @@ static int fail(struct nbd *n, const char *what)
 	return OVL_EXIT_FAILURE;
 }
 
-static int open_socket(struct nbd *n, const char *path)
+static int open_socket(struct nbd *n, const char *path, unsigned timeout_ms)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct timeval tv = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000 };
 
 	if (strlen(path) >= sizeof(addr.sun_path)) {
 		errno = ENAMETOOLONG;
-		return fail(n, "socket path");
+		return -1;
 	}
 	strcpy(addr.sun_path, path);
 	n->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (n->fd < 0 || connect(n->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
-		return fail(n, "connection");
-	return OVL_EXIT_OK;
+	if (n->fd < 0)
+		return -1;
+	if (timeout_ms && setsockopt(n->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
+		return -1;
+	return connect(n->fd, (struct sockaddr *)&addr, sizeof(addr));
 }
 
 static int handshake(struct nbd *n)
 {
 	unsigned char hello[18], opt[16], client[4], reply[10];
 
-	errno = 0;
-	if (recv_all(n->fd, hello, sizeof(hello)) < 0 ||
-	    get_be(hello, 8) != NBD_MAGIC || get_be(hello + 8, 8) != NBD_IHAVEOPT)
-		return fail(n, "greeting");
+	if (recv_all(n->fd, hello, sizeof(hello)) < 0)
+		return -1;
+	if (get_be(hello, 8) != NBD_MAGIC || get_be(hello + 8, 8) != NBD_IHAVEOPT) {
+		errno = EPROTO;
+		return -1;
+	}
 	uint16_t server_flags = (uint16_t)get_be(hello + 16, 2);
 	uint32_t cflags = NBD_FLAG_FIXED_NEWSTYLE |
 			  (server_flags & NBD_FLAG_NO_ZEROES ? NBD_FLAG_NO_ZEROES : 0);
@@ -111,27 +117,40 @@ static int handshake(struct nbd *n)
 	put_be(opt + 12, 0, 4);          /* the default export: name "" */
 	if (send_all(n->fd, client, 4) < 0 || send_all(n->fd, opt, 16) < 0 ||
 	    recv_all(n->fd, reply, sizeof(reply)) < 0)
-		return fail(n, "negotiation");
+		return -1;
 	n->size = get_be(reply, 8);
 	n->flags = (uint16_t)get_be(reply + 8, 2);
 	if (!(cflags & NBD_FLAG_NO_ZEROES)) {
 		unsigned char pad[124];
 		if (recv_all(n->fd, pad, sizeof(pad)) < 0)
-			return fail(n, "negotiation");
+			return -1;
 	}
-	return OVL_EXIT_OK;
+	return 0;
+}
+
+int nbd_try_connect(struct nbd *n, const char *socket_path, const char *name,
+		    unsigned timeout_ms)
+{
+	int saved;
+
+	memset(n, 0, sizeof(*n));
+	n->fd = -1;
+	n->name = name;
+	if (open_socket(n, socket_path, timeout_ms) == 0 && handshake(n) == 0)
+		return 0;
+	saved = errno;
+	if (n->fd >= 0)
+		close(n->fd);
+	n->fd = -1;
+	errno = saved;
+	return -1;
 }
 
 int nbd_connect(struct nbd *n, const char *socket_path, const char *name)
 {
-	memset(n, 0, sizeof(*n));
-	n->fd = -1;
-	n->name = name;
-	if (open_socket(n, socket_path) || handshake(n)) {
-		nbd_close(n);
-		return OVL_EXIT_FAILURE;
-	}
-	return OVL_EXIT_OK;
+	if (nbd_try_connect(n, socket_path, name, 0) == 0)
+		return OVL_EXIT_OK;
+	return fail(n, "connection");
 }
 
 static int send_request(struct nbd *n, int type, uint64_t offset, uint32_t len)

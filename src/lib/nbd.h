@@ -27,6 +27,10 @@ struct nbd {
 /* Connect to SOCKET_PATH and negotiate; NAME is the image, for messages.
  * Returns an exit code, reported. */
 int nbd_connect(struct nbd *n, const char *socket_path, const char *name);
+/* The same, silent: 0, or -1 with errno (not serving yet, say).  A
+ * timeout_ms above 0 bounds each wait for the server's reply. */
+int nbd_try_connect(struct nbd *n, const char *socket_path, const char *name,
+		    unsigned timeout_ms);
 int nbd_read(struct nbd *n, uint64_t offset, void *buf, size_t len);
 int nbd_write(struct nbd *n, uint64_t offset, const void *buf, size_t len);
 int nbd_write_zeroes(struct nbd *n, uint64_t offset, uint64_t len);

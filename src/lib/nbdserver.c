@@ -1,9 +1,6 @@
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <signal.h>
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -12,6 +9,7 @@
 #include "argv.h"
 #include "exitcodes.h"
 #include "nbdserver.h"
+#include "privdir.h"
 #include "report.h"
 #include "strbuf.h"
 
@@ -24,61 +22,11 @@ static void nap_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* TMPDIR, unless a socket path there would pass the 107 bytes a unix
- * socket name can have: then /tmp. */
-static const char *tmp_root(void)
+static int make_socket_dir(struct nbd_server *srv, const char *name)
 {
-	const char *tmp = getenv("TMPDIR");
-
-	if (!tmp || !*tmp || strlen(tmp) > 60)
-		return "/tmp";
-	return tmp;
-}
-
-/* A socket directory of a run that was killed: its owner is gone. */
-static bool is_stale(const char *name)
-{
-	char *end;
-	long pid;
-
-	if (strncmp(name, "ovl-nbd.", 8) != 0)
-		return false;
-	pid = strtol(name + 8, &end, 10);
-	return end != name + 8 && *end == '.' && pid > 0 &&
-	       kill((pid_t)pid, 0) < 0 && errno == ESRCH;
-}
-
-/* Remove what killed runs left in TMPDIR (a socket in a directory). */
-static void sweep_stale(void)
-{
-	DIR *d = opendir(tmp_root());
-	struct dirent *de;
-
-	while (d && (de = readdir(d))) {
-		if (!is_stale(de->d_name))
-			continue;
-		char *dir = xasprintf("%s/%s", tmp_root(), de->d_name);
-		char *sock = xasprintf("%s/nbd.sock", dir);
-		unlink(sock);
-		rmdir(dir);
-		free(sock);
-		free(dir);
-	}
-	if (d)
-		closedir(d);
-}
-
-static int make_socket_dir(struct nbd_server *srv)
-{
-	/* The pid in the name lets a later run tell a dead run's leftovers. */
-	char *tmpl = xasprintf("%s/ovl-nbd.%ld.XXXXXX", tmp_root(), (long)getpid());
-
-	srv->dir = mkdtemp(tmpl);
-	if (!srv->dir) {
-		ovl_error_errno(tmpl, errno, "cannot create a private directory");
-		free(tmpl);
+	srv->dir = privdir_create("ovl-nbd", name);
+	if (!srv->dir)
 		return OVL_EXIT_FAILURE;
-	}
 	srv->sock = xasprintf("%s/nbd.sock", srv->dir);
 	return OVL_EXIT_OK;
 }
@@ -117,13 +65,13 @@ static int report_dead(struct nbd_server *srv, const char *name)
 static int connect_when_ready(struct nbd_server *srv, const char *name)
 {
 	for (long waited = 0; waited < START_TIMEOUT_MS; waited += 5) {
-		if (access(srv->sock, F_OK) == 0) {
-			int rc = nbd_connect(&srv->conn, srv->sock, name);
-			if (rc == OVL_EXIT_OK || run_poll(&srv->child) >= 0)
-				return rc;
-		} else if (run_poll(&srv->child) >= 0) {
+		/* qemu-nbd listens before its image is open: only a finished
+		 * handshake means it serves. */
+		if (access(srv->sock, F_OK) == 0 &&
+		    nbd_try_connect(&srv->conn, srv->sock, name, START_TIMEOUT_MS) == 0)
+			return OVL_EXIT_OK;
+		if (run_poll(&srv->child) >= 0)
 			return report_dead(srv, name);
-		}
 		nap_ms(5);
 	}
 	ovl_error(name, "qemu-nbd did not start serving in time");
@@ -139,8 +87,7 @@ int nbd_server_start(struct nbd_server *srv, const char *image_opts,
 	srv->child.pid = -1;
 	srv->child.err_fd = -1;
 	srv->conn.fd = -1;
-	sweep_stale();
-	rc = make_socket_dir(srv);
+	rc = make_socket_dir(srv, name);
 	if (rc)
 		return rc;
 	e = spawn_server(srv, image_opts, read_only);
@@ -169,12 +116,8 @@ int nbd_server_stop(struct nbd_server *srv)
 		ovl_error(srv->conn.name, "qemu-nbd failed: %s",
 			  err && *err ? strtok(err, "\n") : "exit status not 0");
 	free(err);
-	if (srv->sock)
-		unlink(srv->sock);
-	if (srv->dir)
-		rmdir(srv->dir);
+	privdir_remove(srv->dir);
 	free(srv->sock);
-	free(srv->dir);
 	srv->sock = srv->dir = NULL;
 	return status == 0 ? OVL_EXIT_OK : OVL_EXIT_FAILURE;
 }
