@@ -8,15 +8,30 @@
 
 #include "exitcodes.h"
 #include "hist.h"
+#include "jsonout.h"
 #include "log.h"
 #include "parse.h"
 #include "report.h"
 #include "strbuf.h"
 #include "timefmt.h"
 
+/* jansson refuses text that is not UTF-8: such bytes become '?'. */
 static json_t *json_text(const char *s)
 {
-	return s ? json_string(s) : json_null();
+	json_t *j;
+	char *copy;
+
+	if (!s)
+		return json_null();
+	if ((j = json_string(s)))
+		return j;
+	copy = xstrdup(s);
+	for (char *p = copy; *p; p++)
+		if ((unsigned char)*p >= 0x80)
+			*p = '?';
+	j = json_string(copy);
+	free(copy);
+	return j;
 }
 
 static json_t *commit_json(const struct store *s, const struct commit_row *r)
@@ -29,27 +44,33 @@ static json_t *commit_json(const struct store *s, const struct commit_row *r)
 			 "size", (json_int_t)r->size, "state", commit_state(s, r));
 }
 
-/* Streamed row by row: a 10,000-commit history costs no more per row
- * than a short one. */
+/* Streamed row by row with a plain writer: a 10,000-commit history costs
+ * no more per row than a short one, and any bytes in a message print. */
+static void put_commit_row(const struct store *s, const struct commit_row *r)
+{
+	char when[40];
+
+	printf("{\"seq\":%" PRId64 ",\"time\":\"%s\",\"message\":", r->seq,
+	       format_time_utc(r->time_us, when, sizeof(when)));
+	json_put_string(stdout, r->message);
+	fputs(",\"tag\":", stdout);
+	json_put_string(stdout, r->tag);
+	printf(",\"size\":%" PRIu64 ",\"state\":\"%s\"}", r->size, commit_state(s, r));
+}
+
 static void print_list_json(const struct store *s, const struct commit_row *rows, size_t n)
 {
-	json_t *head = json_pack("{s:s, s:s, s:I, s:I}", "base", s->base, "store", s->dir,
-				 "head", (json_int_t)s->head, "oldest", (json_int_t)s->oldest);
-	char *text = json_dumps(head, JSON_COMPACT);
-
-	/* The envelope without its closing brace, then the commits. */
-	fwrite(text, 1, strlen(text) - 1, stdout);
-	fputs(",\"commits\":[", stdout);
+	fputs("{\"base\":", stdout);
+	json_put_string(stdout, s->base);
+	fputs(",\"store\":", stdout);
+	json_put_string(stdout, s->dir);
+	printf(",\"head\":%" PRId64 ",\"oldest\":%" PRId64 ",\"commits\":[", s->head, s->oldest);
 	for (size_t i = 0; i < n; i++) {
-		json_t *o = commit_json(s, &rows[i]);
 		if (i)
 			putchar(',');
-		json_dumpf(o, stdout, JSON_COMPACT);
-		json_decref(o);
+		put_commit_row(s, &rows[i]);
 	}
 	fputs("]}\n", stdout);
-	free(text);
-	json_decref(head);
 }
 
 static int tag_width(const struct commit_row *rows, size_t n)
