@@ -177,6 +177,17 @@ int db_run(struct db *db, const char *sql, const char *fmt, ...)
 	return rc == SQLITE_DONE ? OVL_EXIT_OK : OVL_EXIT_FAILURE;
 }
 
+/* Prepare, bind and step once: the statement on its first row (or done),
+ * *rc as db_step gives it; NULL when it could not even be prepared. */
+static sqlite3_stmt *first_row(struct db *db, const char *sql, const char *fmt, va_list ap,
+			       int *rc)
+{
+	sqlite3_stmt *st = vprepare(db, sql, fmt, ap);
+
+	*rc = st ? db_step(db, st) : -1;
+	return st;
+}
+
 int db_query_int(struct db *db, int64_t *out, int64_t dflt, const char *sql,
 		 const char *fmt, ...)
 {
@@ -185,11 +196,8 @@ int db_query_int(struct db *db, int64_t *out, int64_t dflt, const char *sql,
 	int rc;
 
 	va_start(ap, fmt);
-	st = vprepare(db, sql, fmt, ap);
+	st = first_row(db, sql, fmt, ap, &rc);
 	va_end(ap);
-	if (!st)
-		return OVL_EXIT_FAILURE;
-	rc = db_step(db, st);
 	*out = (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
 		? sqlite3_column_int64(st, 0) : dflt;
 	sqlite3_finalize(st);
@@ -204,11 +212,8 @@ int db_query_text(struct db *db, char **out, const char *sql, const char *fmt, .
 
 	*out = NULL;
 	va_start(ap, fmt);
-	st = vprepare(db, sql, fmt, ap);
+	st = first_row(db, sql, fmt, ap, &rc);
 	va_end(ap);
-	if (!st)
-		return OVL_EXIT_FAILURE;
-	rc = db_step(db, st);
 	if (rc == SQLITE_ROW && sqlite3_column_text(st, 0))
 		*out = xstrdup((const char *)sqlite3_column_text(st, 0));
 	sqlite3_finalize(st);

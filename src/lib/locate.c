@@ -102,13 +102,19 @@ static int open_locked(const char *path, const char *dir, bool dry_run, struct l
 	return rc;
 }
 
-int store_open_for(const char *path, const char *store_opt, bool dry_run, struct located *loc)
+/* An empty loc, and the store directory of PATH (NULL after a message). */
+static char *locate_start(const char *path, const char *store_opt, struct located *loc)
 {
-	char *dir = store_dir_of(path, store_opt);
-	int rc;
-
 	memset(loc, 0, sizeof(*loc));
 	loc->dir_lock = -1;
+	return store_dir_of(path, store_opt);
+}
+
+int store_open_for(const char *path, const char *store_opt, bool dry_run, struct located *loc)
+{
+	char *dir = locate_start(path, store_opt, loc);
+	int rc;
+
 	if (!dir)
 		return OVL_EXIT_FAILURE;
 	rc = open_locked(path, dir, dry_run, loc);
@@ -118,11 +124,9 @@ int store_open_for(const char *path, const char *store_opt, bool dry_run, struct
 
 int store_open_to_read(const char *path, const char *store_opt, struct located *loc)
 {
-	char *dir = store_dir_of(path, store_opt);
+	char *dir = locate_start(path, store_opt, loc);
 	int rc;
 
-	memset(loc, 0, sizeof(*loc));
-	loc->dir_lock = -1;
 	if (!dir)
 		return OVL_EXIT_FAILURE;
 	rc = store_open_unlocked(&loc->s, dir);
