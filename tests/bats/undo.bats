@@ -562,3 +562,26 @@ assert isinstance(o["seconds"], (int, float)), o
 	assert_failure 1
 	undo_ok 2 vm.ovl
 }
+
+# ---------------------------------------------------------------------------
+# Another ovl process on the same store.
+
+@test "undo while another ovl process holds the store: waits ~10 s, busy (3), nothing changed" {
+	make_history
+	local before k t0 t1
+	(exec 9<"$STORE" && flock -x 9 && exec sleep 20) </dev/null >/dev/null 2>&1 3>&- &
+	_track_pid $!
+	for ((k = 0; k < 100; k++)); do
+		flock -n -x "$STORE" true 2>/dev/null || break
+		sleep 0.05
+	done
+	((k < 100)) || fail "the lock holder did not take the lock"
+	before=$(sums)
+	t0=${EPOCHREALTIME/./}
+	run_undo --to 2 vm.ovl
+	t1=${EPOCHREALTIME/./}
+	assert_equal "$status" 3
+	(((t1 - t0) >= 9000000)) || fail "gave up after $(((t1 - t0) / 1000)) ms, not ~10 s"
+	assert_equal "$(sums)" "$before"
+	assert_equal "$(store_head "$STORE")" 4
+}
