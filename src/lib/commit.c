@@ -146,13 +146,10 @@ static int make_pristine(struct store *s, uint64_t virtual_size)
 		rc = store_set_meta(s, "pristine_digest", digest);
 	if (!rc)
 		rc = store_set_meta_int(s, "pristine_size", (int64_t)virtual_size);
-	if (!rc)
-		rc = db_commit(&s->db);
-	if (rc) {
-		db_rollback(&s->db);
-		if (tmp)
-			unlink(tmp);
-	} else
+	rc = db_finish(&s->db, rc);
+	if (rc && tmp)
+		unlink(tmp);
+	else if (!rc)
 		rc = store_load_meta(s);
 	free(tmp);
 	free(final);

@@ -223,6 +223,15 @@ int db_query_text(struct db *db, char **out, const char *sql, const char *fmt, .
 int db_begin(struct db *db) { return db_exec(db, "BEGIN IMMEDIATE"); }
 int db_commit(struct db *db) { return db_exec(db, "COMMIT"); }
 
+int db_finish(struct db *db, int rc)
+{
+	if (!rc)
+		rc = db_commit(db);
+	if (rc)
+		db_rollback(db);
+	return rc;
+}
+
 void db_rollback(struct db *db)
 {
 	if (!sqlite3_get_autocommit(db->h))

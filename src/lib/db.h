@@ -52,6 +52,9 @@ int db_query_text(struct db *db, char **out, const char *sql, const char *fmt, .
 int db_begin(struct db *db);
 int db_commit(struct db *db);
 void db_rollback(struct db *db);
+/* End the transaction begun by db_begin: COMMIT when RC is 0 (so far so
+ * good), else ROLLBACK.  Returns the outcome. */
+int db_finish(struct db *db, int rc);
 
 /* Report a failure of stmt text (used by the helpers above). */
 int db_fail(struct db *db, const char *what);

@@ -117,10 +117,7 @@ static int log_fold(struct store *s, int64_t fold_to, int64_t id)
 		rc = db_run(&s->db, "DELETE FROM commits WHERE abandoned = 1", NULL);
 	if (!rc)
 		rc = journal_step(s, id, "cleanup");
-	if (!rc)
-		rc = db_commit(&s->db);
-	if (rc)
-		db_rollback(&s->db);
+	rc = db_finish(&s->db, rc);
 	return rc ? rc : store_load_meta(s);
 }
 
@@ -176,12 +173,9 @@ static int run_prune(struct store *s, int64_t fold_to)
 
 	if (!rc)
 		rc = journal_add(s, "prune", fold_to, "fold", NULL, &id);
-	if (!rc)
-		rc = db_commit(&s->db);
-	if (rc) {
-		db_rollback(&s->db);
+	rc = db_finish(&s->db, rc);
+	if (rc)
 		return rc;
-	}
 	journal_crash_point("prune", "fold");
 	if (fold_to != s->oldest)
 		rc = fold(s, fold_to);

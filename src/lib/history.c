@@ -77,11 +77,8 @@ int history_begin(struct store *s, const char *message, const char *tag,
 		rc = insert_pending(s, message, tag, pc);
 	if (!rc)
 		rc = journal_add(s, "commit", pc->seq, "archive", NULL, &pc->journal_id);
+	rc = db_finish(&s->db, rc);
 	if (!rc)
-		rc = db_commit(&s->db);
-	if (rc)
-		db_rollback(&s->db);
-	else
 		journal_crash_point("commit", "archive");
 	return rc;
 }
@@ -131,11 +128,7 @@ int history_rollback(struct store *s, struct pending_commit *pc)
 		rc = db_run(&s->db, "DELETE FROM commits WHERE seq = ? AND pending = 1", "i", pc->seq);
 	if (!rc)
 		rc = journal_remove(s, pc->journal_id);
-	if (!rc)
-		rc = db_commit(&s->db);
-	if (rc)
-		db_rollback(&s->db);
-	return rc;
+	return db_finish(&s->db, rc);
 }
 
 static int run_commit(struct store *s, const char *archive, bool progress)
@@ -197,11 +190,8 @@ int history_commit_archive(struct store *s, struct pending_commit *pc,
 			    "sii", digest, (int64_t)pc->size_after, pc->seq);
 	if (!rc)
 		rc = journal_step(s, pc->journal_id, "renew");
+	rc = db_finish(&s->db, rc);
 	if (!rc)
-		rc = db_commit(&s->db);
-	if (rc)
-		db_rollback(&s->db);
-	else
 		journal_crash_point("commit", "renew");
 	return rc;
 }
@@ -242,11 +232,8 @@ int history_finish(struct store *s, struct pending_commit *pc, const struct exte
 		rc = store_set_meta_int(s, "head", pc->seq);
 	if (!rc)
 		rc = journal_remove(s, pc->journal_id);
+	rc = db_finish(&s->db, rc);
 	if (!rc)
-		rc = db_commit(&s->db);
-	if (rc)
-		db_rollback(&s->db);
-	else
 		s->head = pc->seq;
 	return rc;
 }

@@ -229,11 +229,7 @@ static int write_first_meta(struct store *s, const char *base,
 		rc = store_set_meta_int(s, "head", 0);
 	if (!rc)
 		rc = store_set_meta_int(s, "oldest", 0);
-	if (!rc)
-		rc = db_commit(&s->db);
-	if (rc)
-		db_rollback(&s->db);
-	return rc;
+	return db_finish(&s->db, rc);
 }
 
 /* Build the database under a temporary name and rename it into place:

@@ -103,11 +103,8 @@ static int begin_undo(struct store *s, int64_t target, enum undo_method m, int64
 
 	if (!rc)
 		rc = journal_add(s, "undo", target, "renew", args, id);
+	rc = db_finish(&s->db, rc);
 	if (!rc)
-		rc = db_commit(&s->db);
-	if (rc)
-		db_rollback(&s->db);
-	else
 		journal_crash_point("undo", "renew");
 	free(args);
 	return rc;
@@ -121,11 +118,8 @@ static int finish_undo(struct store *s, int64_t target, int64_t id)
 		rc = store_set_meta_int(s, "head", target);
 	if (!rc)
 		rc = journal_remove(s, id);
+	rc = db_finish(&s->db, rc);
 	if (!rc)
-		rc = db_commit(&s->db);
-	if (rc)
-		db_rollback(&s->db);
-	else
 		s->head = target;
 	return rc;
 }
