@@ -1,16 +1,19 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "chain.h"
 #include "exitcodes.h"
 #include "files.h"
 #include "qemu.h"
 #include "report.h"
+#include "siblings.h"
 #include "strbuf.h"
 
 /* qemu's own rule (path_has_protocol): a ':' before any '/' makes the
@@ -278,4 +281,19 @@ int image_check(const struct image *img)
 	}
 	run_result_free(&res);
 	return OVL_EXIT_FAILURE;
+}
+
+int image_check_file(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char *backing = fd >= 0 ? qcow2_header_backing(fd) : NULL;
+	/* Checked on its own: a backing name in its header is stale. */
+	struct image img = { .path = (char *)path, .format = (char *)"qcow2",
+			     .backing_name = backing ? backing : (char *)"" };
+	int rc = image_check(&img);
+
+	if (fd >= 0)
+		close(fd);
+	free(backing);
+	return rc;
 }

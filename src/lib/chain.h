@@ -40,4 +40,8 @@ char *chain_image_opts(const struct chain *c, size_t level, bool with_backing);
 /* qemu-img check of one image (its backing not opened). */
 int image_check(const struct image *img);
 
+/* The same for a qcow2 file in the store (archive, pristine copy), whose
+ * header alone says whether it has a backing to leave unopened. */
+int image_check_file(const char *path);
+
 #endif

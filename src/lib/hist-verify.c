@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -21,7 +20,6 @@
 #include "log.h"
 #include "report.h"
 #include "schema.h"
-#include "siblings.h"
 #include "strbuf.h"
 
 struct findings {
@@ -63,17 +61,8 @@ static void check_file(struct findings *f, const char *path, const char *format,
 	}
 	if (digest_file(path, digest) == OVL_EXIT_OK && (!logged || strcmp(digest, logged) != 0))
 		problem(f, path, "%s does not match its logged digest", what);
-	if (strcmp(format, "qcow2") == 0) {
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		char *backing = fd >= 0 ? qcow2_header_backing(fd) : NULL;
-		struct image img = { .path = (char *)path, .format = (char *)"qcow2",
-				     .backing_name = backing ? backing : (char *)"" };
-		if (fd >= 0)
-			close(fd);
-		if (image_check(&img) != OVL_EXIT_OK)
-			problem(f, path, "%s fails qemu-img check", what);
-		free(backing);
-	}
+	if (strcmp(format, "qcow2") == 0 && image_check_file(path) != OVL_EXIT_OK)
+		problem(f, path, "%s fails qemu-img check", what);
 }
 
 static void check_pristine(struct store *s, struct findings *f)

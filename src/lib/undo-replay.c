@@ -17,7 +17,6 @@
 #include "lock.h"
 #include "qemu.h"
 #include "report.h"
-#include "siblings.h"
 #include "strbuf.h"
 #include "undo-exec.h"
 
@@ -37,14 +36,8 @@ static int check_one_archive(struct store *s, int64_t seq)
 	} else if (pread(fd, magic, 4, 0) != 4 || memcmp(magic, "QFI\xfb", 4) != 0) {
 		ovl_error(path, "archive of commit %" PRId64 " is damaged (not qcow2)", seq);
 		rc = OVL_EXIT_FAILURE;
-	} else {
-		/* Checked on its own: its header's backing name is stale. */
-		char *backing = qcow2_header_backing(fd);
-		struct image img = { .path = path, .format = (char *)"qcow2",
-				     .backing_name = backing ? backing : (char *)"" };
-		rc = image_check(&img);
-		free(backing);
-	}
+	} else
+		rc = image_check_file(path);
 	if (fd >= 0)
 		close(fd);
 	free(path);
