@@ -56,17 +56,7 @@ setup() {
 }
 
 teardown() {
-	# Whatever still runs in the session of a tool we killed (a failed
-	# test may leave a qemu-img or qemu-nbd behind).
-	local sid pid
-	if [[ -f "${SIDS_FILE:-}" ]]; then
-		while read -r sid; do
-			for pid in $(ps -s "$sid" -o pid= 2>/dev/null); do
-				kill -CONT "$pid" 2>/dev/null || true
-				kill -9 "$pid" 2>/dev/null || true
-			done
-		done <"$SIDS_FILE"
-	fi
+	kill_crashed_sessions
 	ovl_teardown
 	[[ -z "${CS_OWN_TMPROOT:-}" ]] || rm -rf -- "$CS_OWN_TMPROOT"
 }

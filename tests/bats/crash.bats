@@ -35,17 +35,7 @@ setup() {
 }
 
 teardown() {
-	# Orphans of a killed tool that are still running (a failed test may
-	# leave some): their session is the killed tool's pid.
-	local sid pid
-	if [[ -f "${SIDS_FILE:-}" ]]; then
-		while read -r sid; do
-			for pid in $(ps -s "$sid" -o pid= 2>/dev/null); do
-				kill -CONT "$pid" 2>/dev/null || true
-				kill -9 "$pid" 2>/dev/null || true
-			done
-		done <"$SIDS_FILE"
-	fi
+	kill_crashed_sessions
 	ovl_teardown
 }
 

@@ -62,6 +62,29 @@ ovl_teardown() {
 	cd / || true
 }
 
+# ovl_setup_private_tmpdir: ovl_setup, R a scratch directory, and a TMPDIR
+# of the test's own, so that a qemu-nbd socket directory left behind is seen.
+ovl_setup_private_tmpdir() {
+	ovl_setup
+	R=$(ovl_mktmp)
+	export TMPDIR="$BATS_TEST_TMPDIR/tmp"
+	mkdir -p "$TMPDIR"
+}
+
+# kill_crashed_sessions: whatever still runs in the sessions listed in
+# SIDS_FILE (tools the crash tests killed; a failed test may leave a
+# qemu-img or qemu-nbd of theirs behind), stopped ones included.
+kill_crashed_sessions() {
+	local sid pid
+	[[ -f "${SIDS_FILE:-}" ]] || return 0
+	while read -r sid; do
+		for pid in $(ps -s "$sid" -o pid= 2>/dev/null); do
+			kill -CONT "$pid" 2>/dev/null || true
+			kill -9 "$pid" 2>/dev/null || true
+		done
+	done <"$SIDS_FILE"
+}
+
 setup() { ovl_setup; }
 teardown() { ovl_teardown; }
 

@@ -14,10 +14,7 @@
 load helpers
 
 setup() {
-	ovl_setup
-	R=$(ovl_mktmp)
-	export TMPDIR="$BATS_TEST_TMPDIR/tmp"
-	mkdir -p "$TMPDIR"
+	ovl_setup_private_tmpdir
 }
 
 teardown() {
