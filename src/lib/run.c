@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -275,36 +276,66 @@ static void kill_child(pid_t pid, struct run_result *res)
 }
 
 /*
- * Wait for the child once its pipes are done.  With a deadline this polls
- * with growing naps, because a child may close its output long before it
- * exits and must still be stopped in time.
+ * A descriptor that polls readable when pid exits, or -1 (kernels before
+ * 5.3).  Waiting on it wakes us the moment the child is gone, where naps
+ * would add up to milliseconds per child.
+ */
+static int open_pidfd(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+	(void)pid;
+	return -1;
+#endif
+}
+
+/* Sleep until the child behind pidfd exits or ms pass. */
+static void await_exit(int pidfd, int ms, int *nap)
+{
+	struct pollfd p = { pidfd, POLLIN, 0 };
+
+	if (pidfd >= 0) {
+		poll(&p, 1, ms);	/* EINTR: one more turn of the loop */
+		return;
+	}
+	sleep_ms(*nap < ms ? *nap : ms);
+	*nap = *nap < 50 ? *nap * 2 : 50;
+}
+
+/*
+ * Wait for the child once its pipes are done.  With a deadline the wait
+ * is bounded, because a child may close its output long before it exits
+ * and must still be stopped in time.
  */
 static void wait_child(pid_t pid, long long deadline, struct run_result *res)
 {
-	int st, nap = 1;
+	int st, nap = 1, pidfd;
 
 	if (deadline < 0) {
 		res->status = reap(pid);
 		return;
 	}
+	pidfd = open_pidfd(pid);
 	for (;;) {
 		pid_t r = waitpid(pid, &st, WNOHANG);
 		if (r == pid) {
 			res->status = decode_status(st);
-			return;
+			break;
 		}
 		if (r < 0 && errno != EINTR) {
 			res->status = -1;	/* not our child: cannot happen */
-			return;
+			break;
 		}
 		int left = ms_left(deadline);
 		if (left == 0) {
 			kill_child(pid, res);
-			return;
+			break;
 		}
-		sleep_ms(nap < left ? nap : left);
-		nap = nap < 50 ? nap * 2 : 50;
+		await_exit(pidfd, left, &nap);
 	}
+	if (pidfd >= 0)
+		close(pidfd);
 }
 
 /* ----------------------------------------------------------- capture */
