@@ -13,10 +13,10 @@ set -euo pipefail
 
 required=(
 	build-essential autoconf automake libtool pkg-config
-	libpopt-dev libsqlite3-dev libjansson-dev libselinux1-dev libssl-dev
+	libpopt-dev libsqlite3-dev libjansson-dev libselinux1-dev libxxhash-dev
 	qemu-utils qemu-block-extra
 	bats bats-assert bats-support
-	e2fsprogs python3 sqlite3
+	e2fsprogs python3 python3-xxhash sqlite3
 )
 optional=(
 	libguestfs-dev libguestfs-tools linux-image-amd64 qemu-system-x86

@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -10,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "digest.h"
 #include "exitcodes.h"
@@ -19,7 +19,7 @@
 #define CHUNK (1u << 20)
 
 struct digest {
-	EVP_MD_CTX *ctx;
+	XXH3_state_t *state;
 	uint64_t next;      /* first offset not yet hashed */
 };
 
@@ -39,9 +39,9 @@ struct digest *digest_new(void)
 {
 	struct digest *d = xcalloc(1, sizeof(*d));
 
-	d->ctx = EVP_MD_CTX_new();
-	if (!d->ctx || EVP_DigestInit_ex(d->ctx, EVP_sha256(), NULL) != 1) {
-		fprintf(stderr, "%s: cannot initialise SHA-256\n", ovl_progname());
+	d->state = XXH3_createState();
+	if (!d->state || XXH3_128bits_reset(d->state) != XXH_OK) {
+		fprintf(stderr, "%s: out of memory\n", ovl_progname());
 		abort();
 	}
 	return d;
@@ -56,8 +56,8 @@ void digest_feed(struct digest *d, uint64_t offset, const unsigned char *buf, si
 		if (offset + at < d->next || all_zero(buf + at, n))
 			continue;
 		put_le64(le, offset + at);
-		EVP_DigestUpdate(d->ctx, le, sizeof(le));
-		EVP_DigestUpdate(d->ctx, buf + at, n);
+		XXH3_128bits_update(d->state, le, sizeof(le));
+		XXH3_128bits_update(d->state, buf + at, n);
 	}
 	if (offset + len > d->next)
 		d->next = offset + len;
@@ -65,16 +65,17 @@ void digest_feed(struct digest *d, uint64_t offset, const unsigned char *buf, si
 
 void digest_finish(struct digest *d, uint64_t file_size, char out[DIGEST_STR_LEN])
 {
-	unsigned char le[8], md[EVP_MAX_MD_SIZE];
-	unsigned int md_len = 0;
+	XXH128_canonical_t canon;
+	unsigned char le[8];
 
 	put_le64(le, file_size);
-	EVP_DigestUpdate(d->ctx, le, sizeof(le));
-	EVP_DigestFinal_ex(d->ctx, md, &md_len);
-	strcpy(out, "zsha256:");
-	for (unsigned i = 0; i < 32 && i < md_len; i++)
-		snprintf(out + 8 + 2 * i, 3, "%02x", md[i]);
-	EVP_MD_CTX_free(d->ctx);
+	XXH3_128bits_update(d->state, le, sizeof(le));
+	/* Canonical (big-endian) order: what xxhsum -H2 prints. */
+	XXH128_canonicalFromHash(&canon, XXH3_128bits_digest(d->state));
+	strcpy(out, DIGEST_PREFIX);
+	for (size_t i = 0; i < sizeof(canon.digest); i++)
+		snprintf(out + strlen(DIGEST_PREFIX) + 2 * i, 3, "%02x", canon.digest[i]);
+	XXH3_freeState(d->state);
 	free(d);
 }
 

@@ -59,7 +59,12 @@ static void check_file(struct findings *f, const char *path, const char *format,
 		problem(f, path, "%s is missing: %s", what, strerror(errno));
 		return;
 	}
-	if (digest_file(path, digest) == OVL_EXIT_OK && (!logged || strcmp(digest, logged) != 0))
+	if (logged && strncmp(logged, DIGEST_PREFIX, strlen(DIGEST_PREFIX)) != 0)
+		problem(f, path, "%s was logged with a digest of another kind (%.*s), "
+			"which this version cannot compute", what,
+			(int)strcspn(logged, ":"), logged);
+	else if (digest_file(path, digest) == OVL_EXIT_OK &&
+		 (!logged || strcmp(digest, logged) != 0))
 		problem(f, path, "%s does not match its logged digest", what);
 	if (strcmp(format, "qcow2") == 0 && image_check_file(path) != OVL_EXIT_OK)
 		problem(f, path, "%s fails qemu-img check", what);

@@ -215,15 +215,16 @@ ok() {
 	[[ ! -s "$C/why" ]]
 }
 
-# zsha256 FILE...: the store's digest of each file, one a line (see
-# src/lib/digest.h: SHA-256 over the 4 KiB blocks that are not all zeros,
-# each preceded by its offset, then the file size; holes read as zeros).
-zsha256() {
-	python3 - "$@" <<'EOF'
-import hashlib, os, struct, sys
+# zxxh128 FILE...: the store's digest of each file, one a line, computed
+# here independently (see src/lib/digest.h: XXH3-128 over the 4 KiB blocks
+# that are not all zeros, each preceded by its offset, then the file size;
+# holes read as zeros).  Debian's python3-xxhash lives in /usr/bin/python3.
+zxxh128() {
+	/usr/bin/python3 - "$@" <<'EOF'
+import os, struct, sys, xxhash
 Z = bytes(1 << 20)
 for path in sys.argv[1:]:
-    h = hashlib.sha256()
+    h = xxhash.xxh3_128()
     with open(path, 'rb') as f:
         fd = f.fileno()
         size = os.fstat(fd).st_size
@@ -249,7 +250,7 @@ for path in sys.argv[1:]:
                             h.update(blk)
                 off += len(b)
     h.update(struct.pack('<Q', size))
-    print('zsha256:' + h.hexdigest())
+    print('zxxh128:' + h.hexdigest())
 EOF
 }
 
@@ -367,7 +368,7 @@ check_history() {
 		why "no pristine copy (${db[pristine]:-unset})" || return 1
 	want=$(cut -d '|' -f 3 <<<"$rows"; echo "${db[pristine_digest]:-}")
 	# shellcheck disable=SC2046
-	digest=$(zsha256 $(cut -d '|' -f 2 <<<"$rows" | sed "s|^|$st/|") "$st/${db[pristine]}")
+	digest=$(zxxh128 $(cut -d '|' -f 2 <<<"$rows" | sed "s|^|$st/|") "$st/${db[pristine]}")
 	[[ "$digest" == "$want" ]] ||
 		why "the archives and the pristine copy do not match their logged digests:" \
 			"$(echo $digest) vs $(echo $want)"

@@ -306,7 +306,7 @@ if problems:
 	assert_output --regexp $'\n  size: +320 KiB \\(327680 bytes of data\\)\n'
 	assert_output --partial "archive:    $STORE/commits/00000002.qcow2"
 	assert_output --partial "digest:     $digest"
-	[[ "$digest" =~ ^zsha256:[0-9a-f]{64}$ ]] || fail "digest in the log: $digest"
+	[[ "$digest" =~ ^zxxh128:[0-9a-f]{32}$ ]] || fail "digest in the log: $digest"
 	assert_output --regexp $'\n  extents: +'"$extents"$'\n'
 	assert_output --partial "base size:  64 MiB before, 64 MiB after"
 	run_hist show 3 vm.ovl
@@ -503,6 +503,16 @@ EOF
 		"$(realpath "$STORE")/commits/00000001.qcow2"
 	[[ -n "$(json_get 'd["problems"][0]["problem"]' <<<"$output")" ]] || fail "no problem text"
 	assert_equal "$(everything)" "$before"
+}
+
+@test "verify: a digest of another kind is reported as such, not as damage" {
+	make_history 2
+	sqlite3 "$STORE/history.db" "UPDATE commits SET digest = 'zsha256:' || printf('%064d', 0) WHERE seq = 2"
+	run_hist verify vm.ovl
+	assert_failure 1
+	assert_stderr_has "$STORE/commits/00000002.qcow2"
+	assert_stderr_has "digest of another kind (zsha256)"
+	assert_output --partial "1 problem"
 }
 
 @test "verify: a missing archive exits 1 naming it" {
