@@ -24,6 +24,20 @@ struct chain {
 };
 
 int chain_open(const char *overlay_path, struct chain *c);
+
+/*
+ * chain_open() with a hook run once the overlay is read and judged and its
+ * backing file found to be a regular file (c->depth is 1), before any
+ * qemu-img child of the walk starts: the one moment a writer can probe
+ * qemu's locks on both files without seeing its own children, and then
+ * start work of its own beside the rest of the walk.  A non-zero return
+ * stops the walk and is chain_open's result.
+ */
+struct chain_hook {
+	int (*top_read)(const struct chain *c, void *arg);
+	void *arg;
+};
+int chain_open_hooked(const char *overlay_path, struct chain *c, const struct chain_hook *hook);
 void chain_free(struct chain *c);
 
 /* The overlay and the image it is backed by. */

@@ -23,11 +23,29 @@
 #include "store.h"
 #include "strbuf.h"
 
-static int probe_both(const struct chain *c)
+/*
+ * Run as soon as the overlay is read (chain_hook): probe both files while
+ * no qemu-img child of ours holds a lock (even -U queries take qemu's
+ * shared lock), then map the overlay beside the rest of the chain's reading.
+ */
+static int probe_then_map(const struct chain *c, void *arg)
 {
+	struct extents_job **map = arg;
 	int rc = probe_qemu_locks(chain_top(c)->path);
 
-	return rc ? rc : probe_qemu_locks(chain_base(c)->path);
+	if (!rc)
+		rc = probe_qemu_locks(chain_top(c)->backing_path);
+	if (!rc)
+		*map = extents_of_overlay_start(c);
+	return rc;
+}
+
+static int open_chain_and_map(const char *path, struct chain *c, struct extents_job **map)
+{
+	struct chain_hook hook = { probe_then_map, map };
+
+	*map = NULL;
+	return chain_open_hooked(path, c, &hook);
 }
 
 /* The overlay's map (started with the chain); is there enough to commit? */
@@ -87,10 +105,12 @@ static int refuse_if_history(const struct chain *c, const struct commit_opts *o)
 	return rc;
 }
 
-/* --no-history: commit without emptying, sync, then renew. */
+/* --no-history: commit without emptying, sync, then renew (the new
+ * overlay made while qemu-img commits, as with history). */
 static int commit_plain(const struct chain *c, struct extents_job **map,
 			const struct commit_opts *o, struct commit_result *res)
 {
+	struct renew_job *fresh;
 	struct extents ex;
 	int rc = refuse_if_history(c, o);
 
@@ -104,12 +124,13 @@ static int commit_plain(const struct chain *c, struct extents_job **map,
 	res->size_before = res->size_after = chain_base(c)->virtual_size;
 	if (res->skipped || o->dry_run)
 		return OVL_EXIT_OK;
+	fresh = renew_prepare_start(c, chain_top(c)->path);
 	rc = commit_plain_run(c, o->progress);
 	if (!rc)
 		rc = fsync_path(chain_base(c)->path, false);
 	if (!rc && chain_top(c)->virtual_size > res->size_before)
 		res->size_after = chain_top(c)->virtual_size;
-	return rc ? rc : renew_replace(c, chain_top(c)->path);
+	return renew_prepare_finish(fresh, rc);
 }
 
 static int check_store_owner(const struct store *s, const char *base, const char *overlay)
@@ -184,13 +205,7 @@ static int recover_then_reread(struct store *s, struct chain *c, struct extents_
 	*map = NULL;
 	rc = store_recover(s, &recovered);
 	chain_free(c);
-	if (!rc)
-		rc = chain_open(path, c);
-	if (!rc)
-		rc = probe_both(c);
-	if (!rc)
-		*map = extents_of_overlay_start(c);
-	return rc;
+	return rc ? rc : open_chain_and_map(path, c, map);
 }
 
 static int ensure_store(struct store *s, const struct chain *c, const char *base,
@@ -206,6 +221,36 @@ static int ensure_store(struct store *s, const struct chain *c, const char *base
 	if (!rc && !s->pristine)
 		rc = make_pristine(s, chain_base(c)->virtual_size);
 	return rc;
+}
+
+struct fresh_overlay {
+	const struct chain *c;
+	struct renew_job *job;
+};
+
+static void start_fresh_overlay(void *arg)
+{
+	struct fresh_overlay *f = arg;
+
+	f->job = renew_prepare_start(f->c, chain_top(f->c)->path);
+}
+
+/* The "commit" step, then "renew".  The empty overlay that replaces the
+ * committed one does not depend on the commit, so it is made while
+ * qemu-img commits (qemu-img create -u opens no other file) and only
+ * renamed into place once the base holds the data. */
+static int commit_then_renew(struct store *s, const struct chain *c,
+			     struct pending_commit *pc, bool progress)
+{
+	struct fresh_overlay fresh = { c, NULL };
+	int rc;
+
+	pc->beside_commit = start_fresh_overlay;
+	pc->beside_arg = &fresh;
+	rc = history_commit_archive(s, pc, chain_top(c)->virtual_size, progress);
+	if (fresh.job)
+		return renew_prepare_finish(fresh.job, rc);
+	return rc ? rc : renew_replace(c, chain_top(c)->path);
 }
 
 static int run_history_steps(struct store *s, const struct chain *c, const struct extents *ex,
@@ -227,9 +272,7 @@ static int run_history_steps(struct store *s, const struct chain *c, const struc
 	if (!rc)
 		journal_crash_point("commit", "commit");
 	if (!rc)
-		rc = history_commit_archive(s, &pc, chain_top(c)->virtual_size, o->progress);
-	if (!rc)
-		rc = renew_replace(c, chain_top(c)->path);
+		rc = commit_then_renew(s, c, &pc, o->progress);
 	if (!rc)
 		rc = history_finish(s, &pc, ex);
 	res->seq = pc.seq;
@@ -292,23 +335,17 @@ static int commit_with_history(struct chain *c, struct extents_job **map, const 
 static int commit_locked(const char *path, const struct commit_opts *o,
 			 struct commit_result *res)
 {
-	struct extents_job *map = NULL;
+	struct extents_job *map;
 	struct chain c;
-	int rc = chain_open(path, &c);
+	int rc = open_chain_and_map(path, &c, &map);
 
-	if (rc)
-		return rc;
-	res->base = realpath(chain_base(&c)->path, NULL);
-	if (!res->base) {
-		ovl_error_errno(chain_base(&c)->path, errno, "cannot resolve base");
-		chain_free(&c);
-		return OVL_EXIT_FAILURE;
+	if (!rc) {
+		res->base = realpath(chain_base(&c)->path, NULL);
+		if (!res->base) {
+			ovl_error_errno(chain_base(&c)->path, errno, "cannot resolve base");
+			rc = OVL_EXIT_FAILURE;
+		}
 	}
-	/* Probe before any child of ours runs: even -U queries hold qemu's
-	 * shared lock.  Then the map runs while the store is opened. */
-	rc = probe_both(&c);
-	if (!rc)
-		map = extents_of_overlay_start(&c);
 	if (!rc && !o->dry_run && tmp_remove_leftovers(chain_top(&c)->path) < 0)
 		rc = OVL_EXIT_FAILURE;
 	if (!rc)

@@ -143,8 +143,8 @@ static bool same_file_state(const struct stat *a, const struct stat *b)
 	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
-/* Commit while hashing the archive on the other core; hash again if
- * qemu-img touched the file (it repairs a dirty image, for one). */
+/* Commit while the archive is hashed (and the caller's work runs); hash
+ * again if qemu-img touched the file (it repairs a dirty image, for one). */
 static int commit_and_digest(struct store *s, struct pending_commit *pc, bool progress,
 			     char digest[DIGEST_STR_LEN])
 {
@@ -157,6 +157,8 @@ static int commit_and_digest(struct store *s, struct pending_commit *pc, bool pr
 		return OVL_EXIT_FAILURE;
 	}
 	job = digest_file_start(pc->archive);
+	if (pc->beside_commit)
+		pc->beside_commit(pc->beside_arg);
 	rc = run_commit(s, pc->archive, progress);
 	drc = digest_file_join(job, digest);
 	if (rc)

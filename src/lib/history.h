@@ -27,6 +27,12 @@ struct pending_commit {
 	uint64_t size;        /* bytes of data in the overlay */
 	uint64_t size_before; /* base virtual size before */
 	uint64_t size_after;
+	/* Called by history_commit_archive() once the base's locks are
+	 * probed, as qemu-img commit starts: work that does not depend on
+	 * the commit (ovl-commit makes the replacement overlay) overlaps it.
+	 * The caller joins that work after history_commit_archive returns. */
+	void (*beside_commit)(void *arg);
+	void *beside_arg;
 };
 
 /* Log a new pending commit and its journal row at step "archive". */

@@ -70,7 +70,7 @@ int image_parse_info(const char *text, const char *subject, struct image *img)
 	return OVL_EXIT_OK;
 }
 
-static char *resolve_backing(const char *image_path, const char *name)
+char *image_resolve_backing(const char *image_path, const char *name)
 {
 	char *dir, *full;
 
@@ -127,7 +127,7 @@ int image_read(const char *path, const char *format, struct image *img)
 	img->dev = st.st_dev;
 	img->ino = st.st_ino;
 	if (img->backing_name)
-		img->backing_path = resolve_backing(path, img->backing_name);
+		img->backing_path = image_resolve_backing(path, img->backing_name);
 	return OVL_EXIT_OK;
 }
 

@@ -46,5 +46,8 @@ int image_read(const char *path, const char *format, struct image *img);
 int image_parse_info(const char *json, const char *subject, struct image *img);
 
 void image_free(struct image *img);
+/* NAME (a backing name as written in IMAGE_PATH's header) resolved the
+ * way qemu does: relative names against the image's directory. */
+char *image_resolve_backing(const char *image_path, const char *name);
 
 #endif

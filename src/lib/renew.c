@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -114,22 +116,92 @@ int renew_create_image(const struct chain *c, const char *overlay_path,
 	return rc;
 }
 
-int renew_replace(const struct chain *c, const char *overlay_path)
+static void discard_fresh(char *tmp)
 {
-	char *tmp = tmp_create_beside(overlay_path);
-	int rc;
-
-	if (!tmp)
-		return OVL_EXIT_FAILURE;
-	rc = renew_create_image(c, overlay_path, tmp);
-	/* A VM may have started while we worked: look once more. */
-	if (!rc)
-		rc = probe_qemu_locks(overlay_path);
-	if (!rc)
-		rc = rename_replace(tmp, overlay_path);
-	if (rc && unlink(tmp) < 0 && errno != ENOENT)
+	if (tmp && unlink(tmp) < 0 && errno != ENOENT)
 		ovl_error_errno(tmp, errno, "cannot remove temporary file");
 	free(tmp);
+}
+
+/* The replacement, made under a temporary name beside the overlay. */
+static int prepare_fresh(const struct chain *c, const char *overlay_path, char **tmp)
+{
+	int rc;
+
+	*tmp = tmp_create_beside(overlay_path);
+	if (!*tmp)
+		return OVL_EXIT_FAILURE;
+	rc = renew_create_image(c, overlay_path, *tmp);
+	if (rc) {
+		discard_fresh(*tmp);
+		*tmp = NULL;
+	}
+	return rc;
+}
+
+static int install_fresh(const char *overlay_path, char *tmp)
+{
+	/* A VM may have started while we worked: look once more. */
+	int rc = probe_qemu_locks(overlay_path);
+
+	if (!rc)
+		rc = rename_replace(tmp, overlay_path);
+	if (rc)
+		discard_fresh(tmp);
+	else
+		free(tmp);
+	return rc;
+}
+
+int renew_replace(const struct chain *c, const char *overlay_path)
+{
+	char *tmp;
+	int rc = prepare_fresh(c, overlay_path, &tmp);
+
+	return rc ? rc : install_fresh(overlay_path, tmp);
+}
+
+struct renew_job {
+	pthread_t thread;
+	bool threaded;
+	const struct chain *c;
+	char *overlay;
+	char *tmp;
+	int rc;
+};
+
+static void *prepare_thread(void *arg)
+{
+	struct renew_job *job = arg;
+
+	job->rc = prepare_fresh(job->c, job->overlay, &job->tmp);
+	return NULL;
+}
+
+struct renew_job *renew_prepare_start(const struct chain *c, const char *overlay_path)
+{
+	struct renew_job *job = xcalloc(1, sizeof(*job));
+
+	job->c = c;
+	job->overlay = xstrdup(overlay_path);
+	job->threaded = pthread_create(&job->thread, NULL, prepare_thread, job) == 0;
+	if (!job->threaded)   /* no thread: make it now, the result is the same */
+		job->rc = prepare_fresh(c, overlay_path, &job->tmp);
+	return job;
+}
+
+int renew_prepare_finish(struct renew_job *job, int rc)
+{
+	if (job->threaded)
+		pthread_join(job->thread, NULL);
+	if (!rc)
+		rc = job->rc;
+	if (!rc)
+		rc = install_fresh(job->overlay, job->tmp);
+	else
+		discard_fresh(job->tmp);
+	free(job->overlay);
+	free(job);
 	return rc;
 }
 

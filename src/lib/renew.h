@@ -29,6 +29,18 @@ int renew_overlay(const char *path, const struct renew_opts *opts);
  */
 int renew_replace(const struct chain *c, const char *overlay_path);
 
+/*
+ * renew_replace() in two halves, so that the new overlay is made while
+ * other work runs (the commit it will replace the overlay after):
+ * renew_prepare_start() makes it under a temporary name in a thread;
+ * renew_prepare_finish() waits for it and, if RC (the other work's exit
+ * code) and the making both went well, installs it over the overlay after
+ * probing its locks once more; otherwise it removes it.  Returns the first
+ * failure.  c must stay open until then.
+ */
+struct renew_job;
+struct renew_job *renew_prepare_start(const struct chain *c, const char *overlay_path);
+int renew_prepare_finish(struct renew_job *job, int rc);
 /* Create an empty overlay like c's top at NEW_PATH (which must exist,
  * empty, made by tmp_create_beside).  */
 int renew_create_image(const struct chain *c, const char *overlay_path,

@@ -11,6 +11,7 @@
 
 static const char *progname = "ovl";
 static bool quiet;
+static _Thread_local bool muted;
 
 void ovl_set_progname(const char *argv0)
 {
@@ -21,6 +22,7 @@ void ovl_set_progname(const char *argv0)
 const char *ovl_progname(void) { return progname; }
 void ovl_set_quiet(bool q) { quiet = q; }
 bool ovl_is_quiet(void) { return quiet; }
+void ovl_mute_thread(bool m) { muted = m; }
 
 static void vreport(const char *tag, const char *subject, int errnum,
 		    const char *fmt, va_list ap)
@@ -28,6 +30,8 @@ static void vreport(const char *tag, const char *subject, int errnum,
 	struct strbuf sb = STRBUF_INIT;
 	char *msg;
 
+	if (muted)
+		return;
 	sb_addf(&sb, "%s: ", progname);
 	if (tag)
 		sb_addf(&sb, "%s: ", tag);

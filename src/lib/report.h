@@ -14,6 +14,9 @@ const char *ovl_progname(void);
 /* -q: silence ovl_note(); errors and warnings are never silenced. */
 void ovl_set_quiet(bool quiet);
 bool ovl_is_quiet(void);
+/* Drop errors and warnings reported from the calling thread: for work done
+ * ahead on a guess, whose failure is reported when it is done for real. */
+void ovl_mute_thread(bool mute);
 
 /* "PROG: 'subject': MESSAGE" (subject may be NULL). */
 void ovl_error(const char *subject, const char *fmt, ...)

@@ -21,6 +21,10 @@ int refuse_other_overlays(const char *base, const char *overlay);
  * FD is not qcow2 or has no backing file. */
 char *qcow2_header_backing(int fd);
 
+/* The backing format recorded in a qcow2 header's extensions, malloc'ed;
+ * NULL when FD is not qcow2 or records none. */
+char *qcow2_header_backing_format(int fd);
+
 /* The few header fields we read ourselves (images we just made). */
 struct qcow2_header {
 	uint32_t version;

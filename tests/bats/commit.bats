@@ -764,6 +764,48 @@ print("ok")' <<<"$output"
 	assert_equal "$(names_in "$M/store/commits")" "$(printf '%08d.qcow2' "$seq")"
 }
 
+@test "qemu-img commit fails: 1, the overlay keeps its data, the replacement made beside it is removed; the next run finishes" {
+	pair
+	put vm.ovl 'write -P 0xab 1M 2M'
+	run_commit vm.ovl                    # the store exists: a steady-state commit
+	assert_success
+	put vm.ovl 'write -P 0xcd 8M 3M'
+	ref vm.ovl ref.raw
+	local ovl_sha ovl_ino
+	ovl_sha=$(sha vm.ovl)
+	ovl_ino=$(inode vm.ovl)
+	use_qemu_wrapper
+	QEMU_WRAP_FAIL=commit run_commit vm.ovl
+	assert_failure 1
+	assert_stderr_has "did not finish"
+	# The new overlay was made while qemu-img committed, and thrown away.
+	grep -qx create "$QEMU_LOG" || fail "no replacement overlay was made: $(cat "$QEMU_LOG")"
+	assert_equal "$(names_in .)" "$(names_list base.img base.img.history vm.ovl)"
+	assert_equal "$(inode vm.ovl)" "$ovl_ino"
+	assert_equal "$(sha vm.ovl)" "$ovl_sha"
+	assert_view vm.ovl "$R/ref.raw"
+
+	run_commit vm.ovl
+	assert_success
+	assert_committed vm.ovl base.img "$R/ref.raw"
+	assert_clean_history base.img.history 2
+}
+
+@test "--no-history, qemu-img commit fails: 1, the overlay keeps its data, no replacement left beside it" {
+	pair
+	put vm.ovl 'write -P 0xcd 8M 3M'
+	ref vm.ovl ref.raw
+	local ovl_sha
+	ovl_sha=$(sha vm.ovl)
+	use_qemu_wrapper
+	QEMU_WRAP_FAIL=commit run_commit --no-history vm.ovl
+	assert_failure 1
+	grep -qx create "$QEMU_LOG" || fail "no replacement overlay was made: $(cat "$QEMU_LOG")"
+	assert_equal "$(names_in .)" "$(names_list base.img vm.ovl)"
+	assert_equal "$(sha vm.ovl)" "$ovl_sha"
+	assert_view vm.ovl "$R/ref.raw"
+}
+
 @test "read-only store: 1 with the cause, base and overlay unchanged" {
 	local M=$BATS_TEST_TMPDIR/mnt M2=$BATS_TEST_TMPDIR/mnt2
 	mount_tmpfs "$M" 128M

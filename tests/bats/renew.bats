@@ -513,6 +513,19 @@ setup_pair() {
 # ---------------------------------------------------------------------------
 # Temporary files.
 
+@test "each image of the chain is read by qemu-img info once (the base read ahead from the header's name is used)" {
+	make_base base.img 64M
+	make_overlay vm.ovl base.img raw
+	use_qemu_wrapper
+	run_renew vm.ovl
+	assert_success
+	assert_equal "$(grep -cx info "$QEMU_LOG")" 2
+	# The base was read as the format the overlay records, by its path.
+	tr '\0' '\n' <"$QEMU_ARGS" | grep -qx "$PWD/base.img" ||
+		fail "the base was not read by its path: $(tr '\0' ' ' <"$QEMU_ARGS")"
+	assert_renewed vm.ovl base.img
+}
+
 @test "planted .ovl-tmp-* symlinks to a victim are not written through" {
 	setup_pair
 	head -c 65536 /dev/urandom >victim
