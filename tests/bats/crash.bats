@@ -133,7 +133,7 @@ run_killed() {
 	done
 	shift
 	: >"$C/log"
-	rm -f "$C/count"
+	rm -f "$C/count" "$C/count.killed"
 	CRASH_STATUS=0
 	env LOG_FILE="$C/log" COUNT_FILE="$C/count" REAL_QEMU_IMG="$REAL_QEMU_IMG" \
 		PATH="$KBIN:$PATH" "${vars[@]}" \
@@ -529,19 +529,25 @@ crash_matrix() {
 # A crash of the recovering run itself.
 
 @test "a crash while recovering (at each of its qemu-img calls) is recovered by the run after it" {
-	local k1 k2 mode kc n2 calls2 first
+	local k1 k2 mode n2 calls2 first
+	local -a at
 	count_calls 1 history
-	kc=$(call_index commit) || fail "no qemu-img commit among the calls: $CALLS"
+	call_index commit >/dev/null || fail "no qemu-img commit among the calls: $CALLS"
 	# Two states with a journal entry to finish: killed just after qemu-img
-	# commit (the overlay still the archived one), and after the last call
-	# (a new overlay made under its temporary name).  The recovering run is
-	# then killed at each of its own calls: its whole group in the first
-	# state, the tool alone in the second.
-	for k1 in "$kc" "$NCALLS"; do
+	# commit (the overlay still the archived one; the replacement being made
+	# beside it dies too), and after the last call (a new overlay made under
+	# its temporary name).  The recovering run is then killed at each of its
+	# own calls: its whole group in the first state, the tool alone in the
+	# second.
+	for k1 in commit "$NCALLS"; do
 		mode=group
-		((k1 == kc)) || mode=parent
+		at=(KILL_ON=commit)
+		if [[ $k1 != commit ]]; then
+			mode=parent
+			at=(KILL_AT="$k1")
+		fi
 		prepare_case 1 history || fail "cannot prepare the case"
-		run_killed KILL_AT="$k1" KILL_MODE=group -- ovl-commit "$C/vm/vm.ovl"
+		run_killed "${at[@]}" KILL_MODE=group -- ovl-commit "$C/vm/vm.ovl"
 		[[ -n "$CRASH_SID" ]] || fail "K=$k1: the tool was not killed"
 		wait_orphans || fail "K=$k1: orphans still run"
 		cp -a "$C/vm" "$C/vm.crashed"
@@ -571,13 +577,13 @@ crash_matrix() {
 # during_matrix MODE: big images, so that the commit takes a moment; the
 # kill comes as soon as qemu-img commit has begun to fill the base's holes.
 during_matrix() {
-	local mode=$1 phase kc state
+	local mode=$1 phase state
 	CK_SIZE=big
 	for phase in 1 2; do
 		count_calls "$phase" history
-		kc=$(call_index commit) || fail "no qemu-img commit among the calls: $CALLS"
+		call_index commit >/dev/null || fail "no qemu-img commit among the calls: $CALLS"
 		prepare_case "$phase" history || fail "cannot prepare the case"
-		run_killed KILL_AT="$kc" KILL_MODE="$mode" KILL_DURING=1 KILL_DELAY=0 \
+		run_killed KILL_ON=commit KILL_MODE="$mode" KILL_DURING=1 KILL_DELAY=0 \
 			KILL_WHEN_GROWN="$C/vm/base.img" -- ovl-commit "$C/vm/vm.ovl"
 		if [[ -z "$CRASH_SID" ]]; then
 			FAILURES+=("=== phase $phase: the tool was not killed (exit $CRASH_STATUS)")
@@ -611,13 +617,13 @@ during_matrix() {
 }
 
 @test "an orphaned qemu-img commit still holds the base: the next ovl-commit exits 3 and changes nothing; after it ends, the next run recovers" {
-	local kc phase before after rc
+	local phase before after rc
 	CK_SIZE=big
 	for phase in 1 2; do
 		count_calls "$phase" history
-		kc=$(call_index commit) || fail "no qemu-img commit among the calls: $CALLS"
+		call_index commit >/dev/null || fail "no qemu-img commit among the calls: $CALLS"
 		prepare_case "$phase" history || fail "cannot prepare the case"
-		run_killed KILL_AT="$kc" KILL_MODE=parent KILL_DURING=1 KILL_DELAY=0 \
+		run_killed KILL_ON=commit KILL_MODE=parent KILL_DURING=1 KILL_DELAY=0 \
 			KILL_WHEN_LOCKED="$C/vm/base.img" ORPHAN_HOLD=4 -- ovl-commit "$C/vm/vm.ovl"
 		[[ -n "$CRASH_SID" ]] || fail "phase $phase: the tool was not killed (exit $CRASH_STATUS)"
 		grep -q 'KILL parent .* during (held' "$C/log" ||
