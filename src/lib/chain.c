@@ -184,18 +184,21 @@ static bool plausible_base(const char *name, const char *format, const char *pat
 static void guess_start(struct base_guess *g, const char *overlay)
 {
 	int fd = open(overlay, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	char *name = fd >= 0 ? qcow2_header_backing(fd) : NULL;
+	struct qcow2_header h = { 0 };
 
 	memset(g, 0, sizeof(*g));
-	g->format = fd >= 0 ? qcow2_header_backing_format(fd) : NULL;
-	if (fd >= 0)
+	if (fd >= 0) {
+		qcow2_header_read(fd, &h);
 		close(fd);
-	if (name && g->format) {
-		g->path = image_resolve_backing(overlay, name);
-		if (plausible_base(name, g->format, g->path))
+	}
+	if (h.backing && h.backing_format) {
+		g->path = image_resolve_backing(overlay, h.backing);
+		g->format = h.backing_format;
+		h.backing_format = NULL;
+		if (plausible_base(h.backing, g->format, g->path))
 			g->started = pthread_create(&g->thread, NULL, guess_thread, g) == 0;
 	}
-	free(name);
+	qcow2_header_free(&h);
 }
 
 /* Wait for the guess; true, with *img filled, if it is the image that

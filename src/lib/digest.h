@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #define DIGEST_PREFIX "zxxh128:"
-#define DIGEST_STR_LEN (8 + 32 + 1)
+#define DIGEST_STR_LEN (sizeof(DIGEST_PREFIX) - 1 + 32 + 1)
 #define DIGEST_BLOCK 4096
 
 struct digest;

@@ -84,7 +84,7 @@ static int verify_created(const struct image *top, const char *new_path)
 		    !!(h.incompatible & (1u << 4)) == top->extended_l2 &&
 		    h.backing && strcmp(h.backing, top->backing_name) == 0;
 
-	free(h.backing);
+	qcow2_header_free(&h);
 	if (fd >= 0)
 		close(fd);
 	if (!same) {

@@ -32,6 +32,30 @@ static uint32_t be32(const unsigned char *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+#define QCOW2_EXT_BACKING_FORMAT 0xe2792acau
+#define QCOW2_EXT_AREA 4096   /* where we look for it: qemu puts it first */
+
+/* The backing-format extension among those starting at byte START. */
+static char *read_backing_format(int fd, uint32_t start)
+{
+	unsigned char ext[QCOW2_EXT_AREA];
+	ssize_t got = pread(fd, ext, sizeof(ext), start);
+
+	for (size_t at = 0; got > 0 && at + 8 <= (size_t)got;) {
+		uint32_t type = be32(ext + at), len = be32(ext + at + 4);
+		if (type == 0 || len > (size_t)got - at - 8)
+			break;
+		if (type == QCOW2_EXT_BACKING_FORMAT && len > 0 && len < 32 &&
+		    !memchr(ext + at + 8, '\0', len)) {
+			char *fmt = xcalloc(1, len + 1);
+			memcpy(fmt, ext + at + 8, len);
+			return fmt;
+		}
+		at += 8 + (((size_t)len + 7) & ~(size_t)7);
+	}
+	return NULL;
+}
+
 int qcow2_header_read(int fd, struct qcow2_header *h)
 {
 	unsigned char hdr[104];
@@ -46,7 +70,16 @@ int qcow2_header_read(int fd, struct qcow2_header *h)
 	if (h->version >= 3 && n >= 80)
 		h->incompatible = be64(hdr + 72);
 	h->backing = qcow2_header_backing(fd);
+	h->backing_format = read_backing_format(fd, h->version >= 3 && n >= 104 ?
+						be32(hdr + 100) : 72);
 	return 0;
+}
+
+void qcow2_header_free(struct qcow2_header *h)
+{
+	free(h->backing);
+	free(h->backing_format);
+	h->backing = h->backing_format = NULL;
 }
 
 char *qcow2_header_backing(int fd)
@@ -66,33 +99,6 @@ char *qcow2_header_backing(int fd)
 		return NULL;
 	}
 	return name;
-}
-
-#define QCOW2_EXT_BACKING_FORMAT 0xe2792acau
-#define QCOW2_EXT_AREA 4096   /* where we look for it: qemu puts it first */
-
-char *qcow2_header_backing_format(int fd)
-{
-	unsigned char hdr[104], ext[QCOW2_EXT_AREA];
-	ssize_t n = pread(fd, hdr, sizeof(hdr), 0);
-
-	if (n < 72 || be32(hdr) != QCOW2_MAGIC)
-		return NULL;
-	uint32_t start = be32(hdr + 4) >= 3 && n >= 104 ? be32(hdr + 100) : 72;
-	ssize_t got = pread(fd, ext, sizeof(ext), start);
-	for (size_t at = 0; got > 0 && at + 8 <= (size_t)got;) {
-		uint32_t type = be32(ext + at), len = be32(ext + at + 4);
-		if (type == 0 || len > (size_t)got - at - 8)
-			break;
-		if (type == QCOW2_EXT_BACKING_FORMAT && len > 0 && len < 32 &&
-		    !memchr(ext + at + 8, '\0', len)) {
-			char *fmt = xcalloc(1, len + 1);
-			memcpy(fmt, ext + at + 8, len);
-			return fmt;
-		}
-		at += 8 + (((size_t)len + 7) & ~(size_t)7);
-	}
-	return NULL;
 }
 
 /* Does the image at PATH (in DIR) name BASE as its backing file? */

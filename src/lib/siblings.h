@@ -21,10 +21,6 @@ int refuse_other_overlays(const char *base, const char *overlay);
  * FD is not qcow2 or has no backing file. */
 char *qcow2_header_backing(int fd);
 
-/* The backing format recorded in a qcow2 header's extensions, malloc'ed;
- * NULL when FD is not qcow2 or records none. */
-char *qcow2_header_backing_format(int fd);
-
 /* The few header fields we read ourselves (images we just made). */
 struct qcow2_header {
 	uint32_t version;
@@ -32,9 +28,11 @@ struct qcow2_header {
 	uint64_t size;
 	uint64_t incompatible;   /* feature bits; bit 4: extended L2 */
 	char *backing;           /* malloc'ed, or NULL */
+	char *backing_format;    /* from the header extension; malloc'ed, or NULL */
 };
 
-/* 0, or -1 when FD is not qcow2.  Free h->backing. */
+/* 0, or -1 when FD is not qcow2.  Free with qcow2_header_free. */
 int qcow2_header_read(int fd, struct qcow2_header *h);
+void qcow2_header_free(struct qcow2_header *h);
 
 #endif
