@@ -3,11 +3,11 @@
 # install missing packages, build twice (build/normal, and build/sanitizers
 # with ASan+UBSan), run "make check" in each, and sum the results.
 #
-# Results are counted from the .trs files that automake's test harness writes
-# for every test script: one ":test-result: PASS|FAIL|SKIP|XFAIL|XPASS|ERROR"
-# line per TAP test case.  PASS and XFAIL count as passed, FAIL, XPASS and
-# ERROR as failed, SKIP as skipped.  A build, or a "make check" that fails
-# without any test reporting a failure, counts as one failure.
+# Results are the totals automake's harness writes to test-suite.log (one
+# per TAP test case: PASS and XFAIL count as passed, FAIL, XPASS and ERROR
+# as failed, SKIP as skipped), plus the TAP results of the steps run once
+# (make distcheck, the Debian package).  A build, or a "make check" that
+# fails without any test reporting a failure, counts as one failure.
 #
 # The last line of output is always "N passed, N failed[, N skipped]".
 # Exit status 0 only if nothing failed and at least one test passed.
@@ -27,40 +27,28 @@ notes=()           # one-line explanations printed before the summary
 
 banner() { printf '\n===== %s =====\n' "$*"; }
 
-# Count the :test-result: lines of every .trs file under DIR and add them to
-# the totals; remember the logs of scripts that failed.
+# Add the totals automake's harness wrote to DIR/test-suite.log (one TAP
+# test case each: PASS and XFAIL count as passed, FAIL, XPASS and ERROR as
+# failed) to the sums, and remember the logs of the scripts that failed.
 count_results() {
-	local mode=$1 dir=$2 make_status=$3
-	local pass=0 fail=0 xfail=0 xpass=0 error=0 skip=0 trs result bad name log i
+	local mode=$1 dir=$2 make_status=$3 key n i log
+	local -A t=([PASS]=0 [XFAIL]=0 [SKIP]=0 [FAIL]=0 [XPASS]=0 [ERROR]=0)
 	local -a failed_cases=()
 
-	while IFS= read -r -d '' trs; do
-		bad=0
-		while read -r _ result _; do
-			case $result in
-			PASS) ((pass++)) ;;
-			XFAIL) ((xfail++)) ;;
-			SKIP) ((skip++)) ;;
-			FAIL) ((fail++, bad++)) ;;
-			XPASS) ((xpass++, bad++)) ;;
-			ERROR) ((error++, bad++)) ;;
-			esac
-		done < <(grep '^:test-result:' "$trs")
-		if ((bad > 0)); then
-			log=${trs%.trs}.log
+	if [[ -f $dir/test-suite.log ]]; then
+		while read -r key n; do
+			t[${key%:}]=$n
+		done < <(grep -E '^# (PASS|XFAIL|SKIP|FAIL|XPASS|ERROR): +[0-9]+$' "$dir/test-suite.log" | sed 's/^# //')
+	fi
+	# The failed scripts' logs carry the names: "FAIL: tests/bats/x.bats 3 what".
+	while IFS= read -r -d '' log; do
+		if grep -qE '^(FAIL|XPASS|ERROR): ' "$log"; then
 			failed_logs+=("$log")
-			# The .trs lines carry no names; the TAP driver's log does:
-			# "FAIL: tests/bats/renew.bats 3 description".
-			if grep -qE '^(FAIL|XPASS|ERROR): ' "$log" 2>/dev/null; then
-				mapfile -t -O "${#failed_cases[@]}" failed_cases < <(grep -E '^(FAIL|XPASS|ERROR): ' "$log")
-			else
-				name=${trs#"$dir"/}
-				failed_cases+=("${name%.trs}: $bad failed")
-			fi
+			mapfile -t -O "${#failed_cases[@]}" failed_cases < <(grep -E '^(FAIL|XPASS|ERROR): ' "$log")
 		fi
-	done < <(find "$dir" -name '*.trs' -print0 | sort -z)
+	done < <(find "$dir/tests" -name '*.log' -print0 2>/dev/null | sort -z)
 
-	local passed=$((pass + xfail)) failed=$((fail + xpass + error))
+	local passed=$((t[PASS] + t[XFAIL])) failed=$((t[FAIL] + t[XPASS] + t[ERROR])) skip=${t[SKIP]}
 	if ((make_status != 0 && failed == 0)); then
 		notes+=("$mode: make check exited with status $make_status but no test reported a failure; counted as 1 failure")
 		# Make's own complaint, e.g. "No rule to make target 'tests/x.bats'".
@@ -76,8 +64,51 @@ count_results() {
 		notes+=("$mode: ${failed_cases[i]}")
 	done
 	summary_lines+=("$(printf '%-12s %4d passed, %4d failed, %4d skipped   (PASS %d, XFAIL %d, FAIL %d, XPASS %d, ERROR %d, SKIP %d)' \
-		"$mode:" "$passed" "$failed" "$skip" "$pass" "$xfail" "$fail" "$xpass" "$error" "$skip")")
+		"$mode:" "$passed" "$failed" "$skip" "${t[PASS]}" "${t[XFAIL]}" "${t[FAIL]}" "${t[XPASS]}" "${t[ERROR]}" "$skip")")
 	((total_pass += passed, total_fail += failed, total_skip += skip))
+}
+
+# count_tap NAME LOG STATUS: add a TAP stream's results (ok / not ok /
+# "# skip") to the sums; a command that failed with no "not ok" is one
+# failure, and so is one that ran no test.
+count_tap() {
+	local name=$1 log=$2 status=$3 pass fail skip
+	pass=$(grep -cE '^ok [0-9]+' "$log" | tr -d ' ') || true
+	skip=$(grep -cE '^ok [0-9]+ .*# ?[Ss][Kk][Ii][Pp]' "$log") || true
+	fail=$(grep -cE '^not ok [0-9]+' "$log") || true
+	pass=$((pass - skip))
+	if ((fail > 0)); then
+		failed_logs+=("$log")
+		mapfile -t -O "${#notes[@]}" notes < <(grep -E '^not ok [0-9]+' "$log" | head -n "$max_cases" | sed "s/^/$name: /")
+	elif ((status != 0 || pass + skip == 0)); then
+		notes+=("$name: exited with status $status after $pass passed tests; counted as 1 failure")
+		failed_logs+=("$log")
+		fail=1
+	fi
+	summary_lines+=("$(printf '%-12s %4d passed, %4d failed, %4d skipped' "$name:" "$pass" "$fail" "$skip")")
+	((total_pass += pass, total_fail += fail, total_skip += skip))
+}
+
+# Once, on the normal build: make distcheck (the release tarball builds,
+# installs and uninstalls under a scratch prefix, and passes a short
+# TESTS subset: the full suites already ran above), then the Debian
+# package built from that tarball, installed, used and purged.
+run_release() {
+	local dir=build/normal status log=build/normal/test-all-release.log
+	local quick='tests/unit/test-parse tests/unit/test-qcow2-header tests/bats/docs.bats tests/bats/rotate.bats'
+	banner "release: make distcheck (TESTS: $quick)"
+	{
+		make -C "$dir" distcheck TESTS="$quick" >"$dir/test-all-distcheck.out" 2>&1
+		status=$?
+		tail -n 5 "$dir/test-all-distcheck.out"
+		if ((status == 0)); then echo "ok 1 make distcheck"; else echo "not ok 1 make distcheck (see $dir/test-all-distcheck.out)"; fi
+	} | tee "$log"
+	count_tap distcheck "$log" 0
+	banner "release: the Debian package"
+	log=build/normal/test-all-package.log
+	OVL_TARBALL=$(ls "$dir"/ovl-*.tar.gz 2>/dev/null | head -n 1) \
+		bats --tap tests/package/package.bats 2>&1 | tee "$log"
+	count_tap package "$log" "${PIPESTATUS[0]}"
 }
 
 run_build() {
@@ -93,7 +124,7 @@ run_build() {
 	fi
 
 	# Results of tests that are no longer in the suite must not be counted.
-	find "$dir" -name '*.trs' -delete
+	find "$dir" \( -name '*.trs' -o -path "$dir/tests/*.log" -o -name test-suite.log \) -delete
 
 	if [[ $mode == sanitizers ]]; then
 		envs=(ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
@@ -114,6 +145,9 @@ fi
 for mode in "${builds[@]}"; do
 	run_build "$mode"
 done
+if [[ -f build/normal/Makefile ]]; then
+	run_release
+fi
 
 if ((${#failed_logs[@]} > 0)); then
 	banner "logs of failed tests"
