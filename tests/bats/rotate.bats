@@ -30,7 +30,7 @@ rotate() {
 service_cmdline() {
 	local unit=$OVL_BUILDDIR/systemd/ovl-rotate@.service exec libexec
 	exec=$(sed -n 's/^ExecStart=//p' "$unit")
-	libexec=$(make -s -C "$OVL_BUILDDIR" print-pkglibexecdir 2>/dev/null)
+	libexec=$(make -s --no-print-directory -C "$OVL_BUILDDIR" print-pkglibexecdir 2>/dev/null)
 	[[ "$exec" == "$libexec/ovl-rotate %i" ]] || fail "unexpected ExecStart: '$exec' (pkglibexecdir '$libexec')"
 	printf '%s\n' "$ROT" "$1"
 }
@@ -39,8 +39,8 @@ service_cmdline() {
 	command -v systemd-analyze >/dev/null || fail "systemd-analyze is needed"
 	make -s -C "$OVL_BUILDDIR" install DESTDIR="$T/root" >/dev/null
 	local libexec unitdir u
-	libexec=$(make -s -C "$OVL_BUILDDIR" print-pkglibexecdir)
-	unitdir=$(make -s -C "$OVL_BUILDDIR" print-systemdsystemunitdir)
+	libexec=$(make -s --no-print-directory -C "$OVL_BUILDDIR" print-pkglibexecdir)
+	unitdir=$(make -s --no-print-directory -C "$OVL_BUILDDIR" print-systemdsystemunitdir)
 	[[ -x "$T/root$libexec/ovl-rotate" ]] || fail "ovl-rotate not installed in $libexec"
 	[[ -f "$T/root$unitdir/ovl-rotate@.service" && -f "$T/root$unitdir/ovl-rotate@.timer" ]] ||
 		fail "units not installed in $unitdir"
