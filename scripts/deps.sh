@@ -12,7 +12,7 @@
 set -euo pipefail
 
 required=(
-	build-essential autoconf automake libtool pkg-config
+	build-essential autoconf automake pkg-config
 	libpopt-dev libsqlite3-dev libjansson-dev libselinux1-dev libxxhash-dev
 	qemu-utils qemu-block-extra
 	bats bats-assert bats-support

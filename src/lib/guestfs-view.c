@@ -1,7 +1,5 @@
 #include "config.h"
 
-#ifdef HAVE_LIBGUESTFS
-
 #include <errno.h>
 #include <guestfs.h>
 #include <stdarg.h>
@@ -556,8 +554,3 @@ bool gv_entry_changed(const struct gv_entry *a, const struct gv_entry *b)
 	       a->mtime_sec != b->mtime_sec || a->mtime_nsec != b->mtime_nsec ||
 	       a->ctime_sec != b->ctime_sec || a->ctime_nsec != b->ctime_nsec;
 }
-
-#else
-/* ISO C wants something in every file. */
-typedef int gv_not_built;
-#endif /* HAVE_LIBGUESTFS */

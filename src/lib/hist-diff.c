@@ -11,21 +11,6 @@
  */
 #include "config.h"
 
-#include "exitcodes.h"
-#include "hist.h"
-#include "privdir.h"
-#include "report.h"
-
-#ifndef HAVE_LIBGUESTFS
-int hist_diff(struct store *s, int64_t seq, enum output_format out)
-{
-	(void)seq;
-	(void)out;
-	ovl_error(s->base, "cannot list guest files: ovl was built without libguestfs");
-	return OVL_EXIT_FAILURE;
-}
-#else
-
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -37,8 +22,12 @@ int hist_diff(struct store *s, int64_t seq, enum output_format out)
 #include <string.h>
 #include <unistd.h>
 
+#include "exitcodes.h"
 #include "guestfs-view.h"
+#include "hist.h"
 #include "lineage.h"
+#include "privdir.h"
+#include "report.h"
 #include "strbuf.h"
 
 /*
@@ -502,4 +491,3 @@ int hist_diff(struct store *s, int64_t seq, enum output_format out)
 	lineage_free(&l);
 	return rc;
 }
-#endif
