@@ -17,6 +17,7 @@ required=(
 	qemu-utils qemu-block-extra
 	bats bats-assert bats-support
 	e2fsprogs python3 python3-xxhash sqlite3
+	clang libclang-rt-14-dev
 )
 optional=(
 	libguestfs-dev libguestfs-tools linux-image-amd64 qemu-system-x86
