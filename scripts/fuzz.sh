@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Fuzz every parser of untrusted bytes:  scripts/fuzz.sh [SECONDS-PER-TARGET]
+# Fuzz every parser of untrusted bytes:
+#   scripts/fuzz.sh [SECONDS-PER-TARGET [NAME...]]
 #
 # Builds the libFuzzer targets tests/fuzz/fuzz-*.c with clang
 # (-fsanitize=fuzzer,address,undefined) against the library, in build/fuzz;
 # replays each target's seed corpus, tests/fuzz/corpus/NAME/ (every input
 # there once: the regression cases), then fuzzes it for SECONDS-PER-TARGET
-# (default: about 60 s for all targets together).  New inputs go to a
-# scratch corpus in build/fuzz, never into the tree.
+# (default: about 60 s for all targets together).  NAMEs pick targets
+# (default: all).  New inputs go to a scratch corpus in build/fuzz, never
+# into the tree.
 #
 # One line per target: "PASS: fuzz-NAME" when it built, replayed its corpus
 # and fuzzed without a finding; "FAIL: fuzz-NAME: WHY" otherwise, followed
@@ -26,7 +28,7 @@ cd "$root" || exit 1
 
 case ${1:-} in
 -h | --help)
-	sed -n '2,14s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+	sed -n '2,16s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 	exit 0
 	;;
 esac
@@ -38,6 +40,16 @@ if ((${#sources[@]} == 0)); then
 fi
 total_seconds=60
 seconds=${1:-$((total_seconds / ${#sources[@]}))}
+if (($# > 1)); then
+	sources=()
+	for name in "${@:2}"; do
+		if [[ ! -f tests/fuzz/fuzz-$name.c ]]; then
+			printf 'fuzz: no target %q (tests/fuzz/fuzz-%s.c)\n' "$name" "$name" >&2
+			exit 2
+		fi
+		sources+=("tests/fuzz/fuzz-$name.c")
+	done
+fi
 if [[ ! $seconds =~ ^[0-9]+$ ]] || ((seconds < 1)); then
 	printf 'fuzz: SECONDS-PER-TARGET must be a whole number of seconds, not %q\n' "$seconds" >&2
 	exit 2
