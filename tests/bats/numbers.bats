@@ -199,7 +199,6 @@ mount_tmpfs() {
 	pair
 	commit_data
 	local before args
-	before=$(snap .)
 	write_data vm.ovl 'write -P 0xcd 8M 1M'
 	before=$(snap .)
 	for args in "--min-size +5M" "--min-size -1" "--min-size 1e3" "--min-size 5M+"; do
