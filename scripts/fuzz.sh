@@ -56,8 +56,8 @@ if [[ ! $seconds =~ ^[0-9]+$ ]] || ((seconds < 1)); then
 fi
 
 dir=build/fuzz
-san="-fsanitize=address,undefined -fno-sanitize-recover=all"
-cflags="-g -O1 -fno-omit-frame-pointer $san"
+san=("-fsanitize=address,undefined" -fno-sanitize-recover=all)
+cflags=(-g -O1 -fno-omit-frame-pointer "${san[@]}")
 say() { printf 'fuzz: %s\n' "$*"; }
 
 # The library, configured for clang in build/fuzz (only libovl.a is made).
@@ -71,7 +71,7 @@ build_library() {
 	if [[ ! -f $dir/Makefile || configure -nt $dir/config.status ]]; then
 		say "configure (clang, fuzzer-no-link + ASan + UBSan) in $dir"
 		(cd "$dir" && ../../configure -q CC=clang \
-			CFLAGS="$cflags -fsanitize=fuzzer-no-link" LDFLAGS="$san" \
+			CFLAGS="${cflags[*]} -fsanitize=fuzzer-no-link" LDFLAGS="${san[*]}" \
 			--without-libguestfs) || return 1
 	fi
 	say "make src/lib/libovl.a in $dir (log: $dir/logs/library.build)"
@@ -85,6 +85,7 @@ build_library() {
 # The libraries a tool links with, as the Makefile has them (the library
 # itself named from the top directory).
 library_libs() {
+	# shellcheck disable=SC2016  # $(OVL_LIBS) is make's, not the shell's
 	printf 'print-ovl-libs:\n\t@echo $(OVL_LIBS)\n' |
 		make -s --no-print-directory -C "$dir" -f Makefile -f - print-ovl-libs |
 		sed "s|src/lib/libovl.a|$dir/src/lib/libovl.a|"
@@ -94,13 +95,13 @@ library_libs() {
 build_target() {
 	local name=$1
 	shift
-	clang -std=c11 $cflags -fsanitize=fuzzer -Wall -Wextra -Wno-unused-parameter \
+	clang -std=c11 "${cflags[@]}" -fsanitize=fuzzer -Wall -Wextra -Wno-unused-parameter \
 		-I src/lib -I "$dir" "tests/fuzz/fuzz-$name.c" "$@" \
 		-o "$dir/tests/fuzz/fuzz-$name"
 }
 
-# show_reproducers NAME: each input libFuzzer saved for NAME, and how to
-# replay it.
+# show_reproducers NAME new|seed: each input libFuzzer saved for NAME, and
+# how to replay it (and, for a new one, how to keep it).
 show_reproducers() {
 	local name=$1 f
 	for f in "$dir/artifacts/$name"-*; do
@@ -108,18 +109,20 @@ show_reproducers() {
 		printf '  reproducer: %s (%s bytes)\n' "$f" "$(stat -c %s "$f")"
 		od -A d -c "$f" | head -n 16 | sed 's/^/    /'
 		printf '  replay with: %s %s\n' "$dir/tests/fuzz/fuzz-$name" "$f"
-		printf '  keep it as a regression case: cp %s tests/fuzz/corpus/%s/\n' "$f" "$name"
+		[[ $2 == new ]] &&
+			printf '  once fixed, keep it as a regression case: cp %s tests/fuzz/corpus/%s/\n' "$f" "$name"
 	done
 }
 
-# fail NAME WHY LOG: the FAIL line, the end of the log, the reproducers.
+# fail NAME WHY LOG [new|seed]: the FAIL line, the end of the log, the
+# reproducers.
 fail() {
 	printf 'FAIL: fuzz-%s: %s\n' "$1" "$2"
 	if [[ -s $3 ]]; then
 		echo "  --- last lines of $3 ---"
 		grep -v '^#[0-9]' "$3" | tail -n 60 | sed 's/^/  | /'
 	fi
-	show_reproducers "$1"
+	show_reproducers "$1" "${4:-seed}"
 }
 
 # run_target NAME: replay the seed corpus, then fuzz for $seconds.
@@ -141,7 +144,7 @@ run_target() {
 		return 1
 	fi
 	if ! "$bin" "${opts[@]}" -max_total_time="$seconds" "$scratch" "$seeds" >"$log" 2>&1; then
-		fail "$name" "fuzzing found an input that fails" "$log"
+		fail "$name" "fuzzing found an input that fails" "$log" new
 		return 1
 	fi
 	printf 'PASS: fuzz-%s (%s)\n' "$name" "$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" |
