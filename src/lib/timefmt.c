@@ -88,9 +88,13 @@ static int parse_zone(const char *s, long *offset)
 	if (fixed_digits(&s, 2, &hh) < 0)
 		return -1;
 	/* Minutes after a colon, or straight after the hours, or none. */
-	if (*s == ':' ? expect_char(&s, ':') < 0 || fixed_digits(&s, 2, &mm) < 0 :
-	    *s && fixed_digits(&s, 2, &mm) < 0)
+	if (*s == ':') {
+		s++;
+		if (fixed_digits(&s, 2, &mm) < 0)
+			return -1;
+	} else if (*s && fixed_digits(&s, 2, &mm) < 0) {
 		return -1;
+	}
 	if (*s || hh > 14 || mm > 59)
 		return -1;
 	*offset = (hh * 3600L + mm * 60L) * sign;
