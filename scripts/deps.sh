@@ -18,6 +18,7 @@ required=(
 	bats bats-assert bats-support
 	e2fsprogs python3 python3-xxhash sqlite3
 	debhelper lintian systemd man-db
+	clang libclang-rt-14-dev
 )
 optional=(
 	libguestfs-dev libguestfs-tools linux-image-amd64 qemu-system-x86

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything the project checks, in one command (as root on Debian 12):
 # install missing packages, build twice (build/normal, and build/sanitizers
-# with ASan+UBSan), run "make check" in each, and sum the results.
+# with ASan+UBSan), run "make check" in each, run the fuzz targets for about
+# a minute (scripts/fuzz.sh), and sum the results.
 #
 # Results are the totals automake's harness writes to test-suite.log (one
 # per TAP test case: PASS and XFAIL count as passed, FAIL, XPASS and ERROR
@@ -148,6 +149,26 @@ done
 if [[ -f build/normal/Makefile ]]; then
 	run_release
 fi
+
+# The fuzz targets (scripts/fuzz.sh): one pass per target that built,
+# replayed its seed corpus and fuzzed clean; one failure per other target.
+run_fuzz() {
+	local out=build/fuzz-results.out status pass fail
+	banner "fuzz"
+	mkdir -p build
+	bash scripts/fuzz.sh 2>&1 | tee "$out"
+	status=${PIPESTATUS[0]}
+	pass=$(grep -c '^PASS: fuzz-' "$out")
+	fail=$(grep -c '^FAIL: fuzz-' "$out")
+	if ((status != 0 && fail == 0)); then
+		notes+=("fuzz: scripts/fuzz.sh exited with status $status but no target failed; counted as 1 failure")
+		fail=1
+	fi
+	mapfile -t -O "${#notes[@]}" notes < <(grep '^FAIL: fuzz-' "$out")
+	summary_lines+=("$(printf '%-12s %4d passed, %4d failed   (one per target in tests/fuzz)' "fuzz:" "$pass" "$fail")")
+	((total_pass += pass, total_fail += fail))
+}
+run_fuzz
 
 if ((${#failed_logs[@]} > 0)); then
 	banner "logs of failed tests"

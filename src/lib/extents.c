@@ -55,10 +55,37 @@ static int bad_map(const char *subject, const char *why)
 	return OVL_EXIT_FAILURE;
 }
 
+/*
+ * Why entry E of a map cannot follow an entry that ended at END, or NULL.
+ * qemu-img lists an image's ranges once each, in order; a list that does
+ * not (a changed qemu-img, or output that is not its own) would make undo
+ * rewrite ranges twice or in the wrong order, and an end or a data offset
+ * past what an off_t holds would overflow where the map is used.
+ */
+static const char *bad_entry(json_t *e, uint64_t end)
+{
+	json_t *jstart = json_object_get(e, "start"), *jlen = json_object_get(e, "length");
+	json_t *off = json_object_get(e, "offset");
+	json_int_t start = json_integer_value(jstart), len = json_integer_value(jlen);
+
+	if (!json_is_object(e) || !json_is_integer(jstart) || !json_is_integer(jlen) ||
+	    start < 0 || len <= 0)
+		return "an extent without start or length";
+	if ((uint64_t)start < end)
+		return "extents out of order or overlapping";
+	if (len > INT64_MAX - start)
+		return "an extent past the largest file offset";
+	if (off && (!json_is_integer(off) || json_integer_value(off) < 0 ||
+		    len > INT64_MAX - json_integer_value(off)))
+		return "an extent whose data lies outside any file";
+	return NULL;
+}
+
 int extents_parse_map(const char *text, const char *subject, struct extents *ex)
 {
 	json_error_t jerr;
 	json_t *root = json_loads(text, 0, &jerr);
+	uint64_t end = 0;
 	size_t i;
 	json_t *e;
 
@@ -68,16 +95,18 @@ int extents_parse_map(const char *text, const char *subject, struct extents *ex)
 		return bad_map(subject, jerr.text[0] ? jerr.text : "not a list");
 	}
 	json_array_foreach(root, i, e) {
-		json_int_t start = json_integer_value(json_object_get(e, "start"));
-		json_int_t len = json_integer_value(json_object_get(e, "length"));
-		if (!json_is_object(e) || start < 0 || len <= 0) {
+		const char *why = bad_entry(e, end);
+		if (why) {
 			json_decref(root);
 			extents_free(ex);
-			return bad_map(subject, "an extent without start or length");
+			return bad_map(subject, why);
 		}
+		uint64_t start = (uint64_t)json_integer_value(json_object_get(e, "start"));
+		uint64_t len = (uint64_t)json_integer_value(json_object_get(e, "length"));
+		end = start + len;
 		/* "present": allocated in this very image, zero clusters too. */
 		if (json_is_true(json_object_get(e, "present")))
-			add_entry(ex, e, (uint64_t)start, (uint64_t)len);
+			add_entry(ex, e, start, len);
 	}
 	json_decref(root);
 	return OVL_EXIT_OK;

@@ -115,6 +115,19 @@ int history_archive(struct store *s, const char *overlay, struct pending_commit 
 	return archive_by_copy(overlay, pc->archive);
 }
 
+/*
+ * Give a rolled-back commit's number back: AUTOINCREMENT keeps the highest
+ * number ever handed out in sqlite_sequence, which is what keeps a pruned
+ * or abandoned commit's number from coming back; only when that highest
+ * number is this pending commit's (it always is: the store is locked from
+ * history_begin on) is it moved back one, so the next commit gets it.
+ */
+static int release_number(struct store *s, int64_t seq)
+{
+	return db_run(&s->db, "UPDATE sqlite_sequence SET seq = ? "
+		      "WHERE name = 'commits' AND seq = ?", "ii", seq - 1, seq);
+}
+
 int history_rollback(struct store *s, struct pending_commit *pc)
 {
 	int rc;
@@ -126,6 +139,8 @@ int history_rollback(struct store *s, struct pending_commit *pc)
 	rc = db_begin(&s->db);
 	if (!rc)
 		rc = db_run(&s->db, "DELETE FROM commits WHERE seq = ? AND pending = 1", "i", pc->seq);
+	if (!rc)
+		rc = release_number(s, pc->seq);
 	if (!rc)
 		rc = journal_remove(s, pc->journal_id);
 	return db_finish(&s->db, rc);

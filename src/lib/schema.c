@@ -25,7 +25,9 @@
  *
  * commits   one row per committed overlay.  Rows with pending = 1 belong
  *           to a commit still in progress (see journal) and are not
- *           history yet.
+ *           history yet.  seq is AUTOINCREMENT, so the number of a pruned
+ *           or abandoned commit never comes back; a rolled-back pending
+ *           commit gives its number back (history_rollback).
  * extent_maps  where each archived overlay holds data, so undo knows what
  *           a commit changed without opening archives: one packed map per
  *           commit (see extents.h), so a long history loads in one row per

@@ -1,12 +1,12 @@
 #include "config.h"
 
-#include <ctype.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "parse.h"
 #include "timefmt.h"
 
 const char *format_time_utc(int64_t us, char *buf, size_t len)
@@ -29,57 +29,101 @@ const char *format_time_local(int64_t us, char *buf, size_t len)
 	return buf;
 }
 
+/*
+ * "@EPOCH": whole seconds since the epoch, digits only.  A sign is a usage
+ * error, not a time before 1970: no commit can be that old, and "@-5" is
+ * far likelier a typo than a wish.
+ */
 static int parse_epoch(const char *s, int64_t *us)
 {
-	char *end;
-	long long v;
+	uint64_t v;
 
-	if (!isdigit((unsigned char)*s) && *s != '-')
-		return -1;
-	v = strtoll(s, &end, 10);
-	if (*end || v > INT64_MAX / 1000000 || v < INT64_MIN / 1000000)
+	if (parse_uint64(s, &v) < 0 || v > INT64_MAX / 1000000)
 		return -1;
 	*us = (int64_t)v * 1000000;
+	return 0;
+}
+
+/*
+ * Exactly N ASCII digits at *p into *out, *p moved past them; -1 (and *p
+ * left alone) otherwise.  Not sscanf's %d: it skips spaces and takes a
+ * sign, so "10:-5" would read as 9:55 and "2024-01- 1" as the first.
+ */
+static int fixed_digits(const char **p, int n, int *out)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		char c = (*p)[i];   /* stops at the NUL: never reads past it */
+		if (c < '0' || c > '9')
+			return -1;
+		v = v * 10 + (c - '0');
+	}
+	*p += n;
+	*out = v;
+	return 0;
+}
+
+/* The character C at *p, *p moved past it; -1 when another is there. */
+static int expect_char(const char **p, char c)
+{
+	if (**p != c)
+		return -1;
+	(*p)++;
 	return 0;
 }
 
 /* "Z", "+HH:MM", "+HHMM", "+HH" (sign either way); offset in seconds. */
 static int parse_zone(const char *s, long *offset)
 {
-	int hh, mm = 0, n = 0;
+	int hh, mm = 0, sign;
 
 	if (strcmp(s, "Z") == 0) {
 		*offset = 0;
 		return 0;
 	}
-	if ((*s != '+' && *s != '-') ||
-	    !(sscanf(s + 1, "%2d:%2d%n", &hh, &mm, &n) == 2 ||
-	      sscanf(s + 1, "%2d%2d%n", &hh, &mm, &n) == 2 ||
-	      sscanf(s + 1, "%2d%n", &hh, &n) == 1) ||
-	    s[1 + n] || hh > 14 || mm > 59)
+	if (*s != '+' && *s != '-')
 		return -1;
-	*offset = (hh * 3600L + mm * 60L) * (*s == '-' ? -1 : 1);
+	sign = *s++ == '-' ? -1 : 1;
+	if (fixed_digits(&s, 2, &hh) < 0)
+		return -1;
+	/* Minutes after a colon, or straight after the hours, or none. */
+	if (*s == ':') {
+		s++;
+		if (fixed_digits(&s, 2, &mm) < 0)
+			return -1;
+	} else if (*s && fixed_digits(&s, 2, &mm) < 0) {
+		return -1;
+	}
+	if (*s || hh > 14 || mm > 59)
+		return -1;
+	*offset = (hh * 3600L + mm * 60L) * sign;
+	return 0;
+}
+
+/* "HH:MM[:SS]" at *p into tm, *p moved past it. */
+static int parse_clock(const char **p, struct tm *tm)
+{
+	if (fixed_digits(p, 2, &tm->tm_hour) < 0 || expect_char(p, ':') < 0 ||
+	    fixed_digits(p, 2, &tm->tm_min) < 0)
+		return -1;
+	if (**p == ':' && (expect_char(p, ':') < 0 || fixed_digits(p, 2, &tm->tm_sec) < 0))
+		return -1;
 	return 0;
 }
 
 /* Fields of "YYYY-MM-DD[(T| )HH:MM[:SS]]"; rest points past them. */
 static int parse_fields(const char *s, struct tm *tm, const char **rest)
 {
-	int n = 0;
-
 	memset(tm, 0, sizeof(*tm));
-	if (sscanf(s, "%4d-%2d-%2d%n", &tm->tm_year, &tm->tm_mon, &tm->tm_mday, &n) != 3 || n != 10)
+	if (fixed_digits(&s, 4, &tm->tm_year) < 0 || expect_char(&s, '-') < 0 ||
+	    fixed_digits(&s, 2, &tm->tm_mon) < 0 || expect_char(&s, '-') < 0 ||
+	    fixed_digits(&s, 2, &tm->tm_mday) < 0)
 		return -1;
-	s += n;
 	if (*s == 'T' || *s == ' ') {
-		if (sscanf(s + 1, "%2d:%2d%n", &tm->tm_hour, &tm->tm_min, &n) != 2 || n != 5)
+		s++;
+		if (parse_clock(&s, tm) < 0)
 			return -1;
-		s += 1 + n;
-		if (*s == ':') {
-			if (sscanf(s + 1, "%2d%n", &tm->tm_sec, &n) != 1 || n != 2)
-				return -1;
-			s += 1 + n;
-		}
 	}
 	*rest = s;
 	if (tm->tm_mon < 1 || tm->tm_mon > 12 || tm->tm_mday < 1 || tm->tm_mday > 31 ||

@@ -14,7 +14,9 @@ const char *format_time_local(int64_t us, char *buf, size_t len);
  * A point in time for --time: "@EPOCH" (seconds), an ISO 8601 date
  * ("2026-11-24": its first second) or date-time ("2026-11-24T12:30",
  * "...:45", a space instead of T), local time unless a zone follows ("Z",
- * "+01:00", "-0500").  Microseconds since the epoch; -1 on junk.
+ * "+01:00", "-0500").  Microseconds since the epoch; -1 on junk.  Every
+ * field has exactly its digits: a sign or space anywhere but before a
+ * zone ("@-5", "10:-5", " 12", "2024-01- 1") is junk.
  */
 int parse_time(const char *s, int64_t *us);
 

@@ -352,8 +352,8 @@ check_history() {
 			why "commit 1 changed: was $(head -n 1 "$C/ref/rows.before")," \
 				"now $(head -n 1 <<<"$rows")"
 	fi
-	# Numbers are never reused: a rolled-back commit may leave a gap, and
-	# the counter never goes back.
+	# The counter never goes below the last commit (a rolled-back commit
+	# gives its number back, nothing else does).
 	last=$(tail -n 1 <<<"$rows" | cut -d '|' -f 1)
 	[[ ${db[head]:-} == "$last" ]] || why "head is ${db[head]:-unset}, not $last"
 	((${db[sequence]:-0} >= last)) ||

@@ -1,13 +1,17 @@
-/* Tests of parse.c: counts and sizes from the command line, and back. */
+/* Tests of parse.c and timefmt.c: counts, sizes and times from the command
+ * line, and back. */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "parse.h"
+#include "timefmt.h"
 #include "tap.h"
 
 #define KiB (UINT64_C(1) << 10)
@@ -127,12 +131,75 @@ static void test_round_trip(void)
 	ok(same, "whole sizes round-trip through format and parse");
 }
 
+static void time_good(const char *s, int64_t want_s)
+{
+	int64_t us = 12345;
+	int r = parse_time(s, &us);
+
+	ok(r == 0 && us == want_s * 1000000, "parse_time(\"%s\") = @%" PRId64, s, want_s);
+	if (r != 0 || us != want_s * 1000000)
+		diag("  returned %d, value %" PRId64 " us", r, us);
+}
+
+/* The forms --time takes; TZ is UTC here (main), so local = UTC. */
+static void test_time_good(void)
+{
+	time_good("@0", 0);
+	time_good("@1704164645", 1704164645);
+	time_good("@0001704164645", 1704164645);
+	time_good("2024-01-02", 1704153600);
+	time_good("2024-01-02T03:04", 1704164640);
+	time_good("2024-01-02 03:04:05", 1704164645);
+	time_good("2024-01-02T03:04:05Z", 1704164645);
+	time_good("2024-01-02T03:04:05+01:00", 1704164645 - 3600);
+	time_good("2024-01-02T03:04:05+0130", 1704164645 - 5400);
+	time_good("2024-01-02T03:04:05-05", 1704164645 + 5 * 3600);
+	time_good("2024-01-02Z", 1704153600);
+	time_good("2024-02-29", 1709164800);
+}
+
+/* Stray signs, spaces and exponents are junk, wherever they stand: sscanf
+ * and strtol would have taken most of them ("10:-5" as 9:55). */
+static void test_time_bad(void)
+{
+	static const char *const junk[] = {
+		"", "@", "@-5", "@+5", "@ 5", "@5 ", "@1e3", "@0x10", "@-0",
+		"@9223372036854775807", "@99999999999999999999",
+		" 12", "12", "+999", "-1", "1e3", "garbage",
+		"2024-01-0-1", "2024-01- 1", "2024-01-+1", "2024-1-01", "2024-01-1",
+		"+2024-01-01", "-2024-01-01", " 2024-01-01", "2024-01-01 ",
+		"202-01-01", "20245-01-01", "2024/01/01", "2024-00-01", "2024-13-01",
+		"2024-01-00", "2024-01-32", "2024-02-30", "2023-02-29",
+		"2024-01-01T", "2024-01-01T10", "2024-01-01T10:-5", "2024-01-01T10:+5",
+		"2024-01-01T-1:05", "2024-01-01T 1:05", "2024-01-01T10: 5",
+		"2024-01-01T10:5", "2024-01-01T10:05:", "2024-01-01T10:05:-1",
+		"2024-01-01T10:05:5", "2024-01-01T24:00", "2024-01-01T10:60",
+		"2024-01-01T10:05:61", "2024-01-01T10:05x",
+		"2024-01-01T10:05+", "2024-01-01T10:05+1", "2024-01-01T10:05+-1",
+		"2024-01-01T10:05+ 1", "2024-01-01T10:05+01:", "2024-01-01T10:05+01:-1",
+		"2024-01-01T10:05+01:5", "2024-01-01T10:05+01:00:00", "2024-01-01T10:05+15",
+		"2024-01-01T10:05+0160", "2024-01-01T10:05z", "2024-01-01T10:05ZZ",
+		"2024-01-01T10:05+01 ", "2024-01-04+01:0240", "2024-01-01T10:05+01:3030",
+	};
+
+	for (size_t i = 0; i < sizeof junk / sizeof *junk; i++) {
+		int64_t us = 12345;
+		is_int(parse_time(junk[i], &us), -1, "parse_time(\"%s\") is rejected", junk[i]);
+	}
+}
+
 int main(void)
 {
+	/* The local-time forms read as UTC, so the expected values hold
+	 * on any machine. */
+	setenv("TZ", "UTC", 1);
+	tzset();
 	test_uint64();
 	test_size_good();
 	test_size_bad();
 	test_format();
 	test_round_trip();
+	test_time_good();
+	test_time_bad();
 	return done_testing();
 }
