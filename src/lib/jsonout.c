@@ -1,55 +1,253 @@
 #include "config.h"
 
-#include <stddef.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "jsonout.h"
+#include "utf8.h"
 
-/* Length of the valid UTF-8 sequence at P (1-4), or 0. */
-static size_t utf8_length(const unsigned char *p)
+void jw_init(struct json_writer *w, FILE *f)
 {
-	size_t n = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 ? 2 : 0;
+	memset(w, 0, sizeof(*w));
+	w->f = f;
+}
 
-	if (p[0] >= 0xf8)
-		return 0;
-	for (size_t i = 1; i < n; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
+/* Before any value or key: the comma that separates it from the one
+ * before, unless it is the value of the key just written. */
+static void separate(struct json_writer *w)
+{
+	if (w->after_key) {
+		w->after_key = false;
+		return;
+	}
+	if (w->depth > 0) {
+		if (w->has_member[w->depth - 1])
+			putc(',', w->f);
+		w->has_member[w->depth - 1] = true;
+	}
+}
+
+static void open_container(struct json_writer *w, char c)
+{
+	separate(w);
+	if (w->depth == JW_MAX_DEPTH)
+		abort();   /* no output of ours nests this deep */
+	w->has_member[w->depth++] = false;
+	putc(c, w->f);
+}
+
+static void close_container(struct json_writer *w, char c)
+{
+	if (w->depth == 0)
+		abort();
+	w->depth--;
+	putc(c, w->f);
+}
+
+void jw_object_begin(struct json_writer *w) { open_container(w, '{'); }
+void jw_object_end(struct json_writer *w) { close_container(w, '}'); }
+void jw_array_begin(struct json_writer *w) { open_container(w, '['); }
+void jw_array_end(struct json_writer *w) { close_container(w, ']'); }
+
+/* How many bytes at P go out as they are: printable ASCII but '"' and
+ * '\' (the fast path of a string). */
+static size_t plain_run(const unsigned char *p)
+{
+	size_t n = 0;
+
+	while (p[n] >= 0x20 && p[n] < 0x7f && p[n] != '"' && p[n] != '\\')
+		n++;
 	return n;
 }
 
-static void put_char(FILE *f, const unsigned char *p, size_t *used)
+/* The character CP of LEN bytes at P, in a JSON string. */
+static void put_char(FILE *f, const unsigned char *p, size_t len, uint32_t cp)
 {
-	*used = 1;
-	switch (*p) {
-	case '"':  fputs("\\\"", f); return;
-	case '\\': fputs("\\\\", f); return;
-	case '\n': fputs("\\n", f); return;
-	case '\t': fputs("\\t", f); return;
-	case '\r': fputs("\\r", f); return;
-	}
-	if (*p < 0x20 || *p == 0x7f) {
-		fprintf(f, "\\u%04x", *p);
-	} else if (*p < 0x80) {
-		putc(*p, f);
-	} else if ((*used = utf8_length(p)) != 0) {
-		fwrite(p, 1, *used, f);
+	if (cp == '"' || cp == '\\') {
+		putc('\\', f);
+		putc((int)cp, f);
+	} else if (cp == '\n') {
+		fputs("\\n", f);
+	} else if (cp == '\t') {
+		fputs("\\t", f);
+	} else if (utf8_is_control(cp)) {
+		fprintf(f, "\\u%04" PRIx32, cp);
 	} else {
-		fputs("\\ufffd", f);
-		*used = 1;
+		fwrite(p, 1, len, f);
 	}
 }
 
-void json_put_string(FILE *f, const char *s)
+/* S's text between quotes; false when a bad byte became U+FFFD. */
+static bool put_text(FILE *f, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	size_t used;
+	bool valid = true;
+	uint32_t cp;
+	size_t len;
 
-	if (!s) {
-		fputs("null", f);
-		return;
+	putc('"', f);
+	while (*p) {
+		if ((len = plain_run(p)) != 0) {
+			fwrite(p, 1, len, f);
+		} else if ((len = utf8_decode(p, &cp)) != 0) {
+			put_char(f, p, len, cp);
+		} else {
+			fputs("\\ufffd", f);
+			valid = false;
+			len = 1;
+		}
+		p += len;
 	}
 	putc('"', f);
-	for (; *p; p += used)
-		put_char(f, p, &used);
+	return valid;
+}
+
+/* S's bytes, each as the character of its number (latin-1), ASCII-only. */
+static void put_bytes(FILE *f, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t len;
+
 	putc('"', f);
+	for (; *p; p += len) {
+		len = plain_run(p);
+		if (len) {
+			fwrite(p, 1, len, f);
+		} else {
+			len = 1;
+			if (*p < 0x80)
+				put_char(f, p, 1, *p);
+			else
+				fprintf(f, "\\u%04x", *p);
+		}
+	}
+	putc('"', f);
+}
+
+void jw_key(struct json_writer *w, const char *key)
+{
+	separate(w);
+	put_text(w->f, key);
+	putc(':', w->f);
+	w->after_key = true;
+}
+
+bool jw_string(struct json_writer *w, const char *s)
+{
+	separate(w);
+	if (!s) {
+		fputs("null", w->f);
+		return true;
+	}
+	return put_text(w->f, s);
+}
+
+void jw_int(struct json_writer *w, int64_t v)
+{
+	separate(w);
+	fprintf(w->f, "%" PRId64, v);
+}
+
+void jw_uint(struct json_writer *w, uint64_t v)
+{
+	separate(w);
+	fprintf(w->f, "%" PRIu64, v);
+}
+
+void jw_bool(struct json_writer *w, bool v)
+{
+	separate(w);
+	fputs(v ? "true" : "false", w->f);
+}
+
+void jw_null(struct json_writer *w)
+{
+	separate(w);
+	fputs("null", w->f);
+}
+
+void jw_double(struct json_writer *w, double v)
+{
+	separate(w);
+	if (isfinite(v))
+		fprintf(w->f, "%.6f", v);
+	else
+		fputs("null", w->f);   /* JSON has no NaN or infinity */
+}
+
+/* The key KEY_bytes, for the exact bytes of KEY's text. */
+static void bytes_key(struct json_writer *w, const char *key)
+{
+	char *name = malloc(strlen(key) + sizeof("_bytes"));
+
+	if (!name)
+		abort();
+	strcpy(name, key);
+	strcat(name, "_bytes");
+	jw_key(w, name);
+	free(name);
+}
+
+void jw_field_string(struct json_writer *w, const char *key, const char *s)
+{
+	jw_key(w, key);
+	if (!jw_string(w, s)) {
+		bytes_key(w, key);
+		put_bytes(w->f, s);
+	}
+}
+
+void jw_field_int(struct json_writer *w, const char *key, int64_t v)
+{
+	jw_key(w, key);
+	jw_int(w, v);
+}
+
+void jw_field_uint(struct json_writer *w, const char *key, uint64_t v)
+{
+	jw_key(w, key);
+	jw_uint(w, v);
+}
+
+void jw_field_bool(struct json_writer *w, const char *key, bool v)
+{
+	jw_key(w, key);
+	jw_bool(w, v);
+}
+
+void jw_field_double(struct json_writer *w, const char *key, double v)
+{
+	jw_key(w, key);
+	jw_double(w, v);
+}
+
+void jw_field_strings(struct json_writer *w, const char *key, const char *const *v, size_t n)
+{
+	bool all_valid = true;
+
+	jw_key(w, key);
+	jw_array_begin(w);
+	for (size_t i = 0; i < n; i++)
+		all_valid &= jw_string(w, v[i]);
+	jw_array_end(w);
+	if (all_valid)
+		return;
+	bytes_key(w, key);
+	jw_array_begin(w);
+	for (size_t i = 0; i < n; i++) {
+		separate(w);
+		if (!v[i] || utf8_valid(v[i]))
+			fputs("null", w->f);
+		else
+			put_bytes(w->f, v[i]);
+	}
+	jw_array_end(w);
+}
+
+int jw_finish(struct json_writer *w)
+{
+	putc('\n', w->f);
+	return ferror(w->f) ? -1 : 0;
 }
