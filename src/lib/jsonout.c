@@ -195,6 +195,7 @@ void jw_field_string(struct json_writer *w, const char *key, const char *s)
 	jw_key(w, key);
 	if (!jw_string(w, s)) {
 		bytes_key(w, key);
+		separate(w);
 		put_bytes(w->f, s);
 	}
 }

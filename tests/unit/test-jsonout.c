@@ -57,6 +57,7 @@ static void field(const char *what, const char *text, const char *want)
 
 	jw_object_begin(w);
 	jw_field_string(w, "k", text);
+	jw_field_int(w, "n", 1);
 	jw_object_end(w);
 	got = done(w);
 	is_str(got, want, "field: %s", what);
@@ -96,31 +97,31 @@ static void test_structure(void)
 
 static void test_text(void)
 {
-	field("NULL is null", NULL, "{\"k\":null}");
-	field("empty", "", "{\"k\":\"\"}");
-	field("quote and backslash", "a\"b\\c", "{\"k\":\"a\\\"b\\\\c\"}");
-	field("newline, tab, CR", "a\nb\tc\rd", "{\"k\":\"a\\nb\\tc\\u000dd\"}");
-	field("ESC sequence", "\x1b]0;pwned\a", "{\"k\":\"\\u001b]0;pwned\\u0007\"}");
-	field("DEL", "\x7f", "{\"k\":\"\\u007f\"}");
-	field("C1 CSI as UTF-8", "\xc2\x9b" "2J", "{\"k\":\"\\u009b2J\"}");
-	field("bidi override", "\xe2\x80\xae", "{\"k\":\"\\u202e\"}");
+	field("NULL is null", NULL, "{\"k\":null,\"n\":1}");
+	field("empty", "", "{\"k\":\"\",\"n\":1}");
+	field("quote and backslash", "a\"b\\c", "{\"k\":\"a\\\"b\\\\c\",\"n\":1}");
+	field("newline, tab, CR", "a\nb\tc\rd", "{\"k\":\"a\\nb\\tc\\u000dd\",\"n\":1}");
+	field("ESC sequence", "\x1b]0;pwned\a", "{\"k\":\"\\u001b]0;pwned\\u0007\",\"n\":1}");
+	field("DEL", "\x7f", "{\"k\":\"\\u007f\",\"n\":1}");
+	field("C1 CSI as UTF-8", "\xc2\x9b" "2J", "{\"k\":\"\\u009b2J\",\"n\":1}");
+	field("bidi override", "\xe2\x80\xae", "{\"k\":\"\\u202e\",\"n\":1}");
 	field("é and 日本 as they are", "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac",
-	      "{\"k\":\"caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac\"}");
+	      "{\"k\":\"caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac\",\"n\":1}");
 }
 
 static void test_not_utf8(void)
 {
 	field("C1 CSI as a raw byte", "a\x9b" "b",
-	      "{\"k\":\"a\\ufffdb\",\"k_bytes\":\"a\\u009bb\"}");
-	field("Latin-1 name", "caf\xe9", "{\"k\":\"caf\\ufffd\",\"k_bytes\":\"caf\\u00e9\"}");
-	field("truncated", "x\xe6\x97", "{\"k\":\"x\\ufffd\\ufffd\",\"k_bytes\":\"x\\u00e6\\u0097\"}");
-	field("overlong slash", "\xc0\xaf", "{\"k\":\"\\ufffd\\ufffd\",\"k_bytes\":\"\\u00c0\\u00af\"}");
+	      "{\"k\":\"a\\ufffdb\",\"k_bytes\":\"a\\u009bb\",\"n\":1}");
+	field("Latin-1 name", "caf\xe9", "{\"k\":\"caf\\ufffd\",\"k_bytes\":\"caf\\u00e9\",\"n\":1}");
+	field("truncated", "x\xe6\x97", "{\"k\":\"x\\ufffd\\ufffd\",\"k_bytes\":\"x\\u00e6\\u0097\",\"n\":1}");
+	field("overlong slash", "\xc0\xaf", "{\"k\":\"\\ufffd\\ufffd\",\"k_bytes\":\"\\u00c0\\u00af\",\"n\":1}");
 	field("surrogate in UTF-8", "\xed\xa0\x80",
-	      "{\"k\":\"\\ufffd\\ufffd\\ufffd\",\"k_bytes\":\"\\u00ed\\u00a0\\u0080\"}");
+	      "{\"k\":\"\\ufffd\\ufffd\\ufffd\",\"k_bytes\":\"\\u00ed\\u00a0\\u0080\",\"n\":1}");
 	field("past U+10FFFF", "\xf4\x90\x80\x80",
-	      "{\"k\":\"\\ufffd\\ufffd\\ufffd\\ufffd\",\"k_bytes\":\"\\u00f4\\u0090\\u0080\\u0080\"}");
+	      "{\"k\":\"\\ufffd\\ufffd\\ufffd\\ufffd\",\"k_bytes\":\"\\u00f4\\u0090\\u0080\\u0080\",\"n\":1}");
 	field("bad byte next to ESC and quote", "\x1b\"\xff",
-	      "{\"k\":\"\\u001b\\\"\\ufffd\",\"k_bytes\":\"\\u001b\\\"\\u00ff\"}");
+	      "{\"k\":\"\\u001b\\\"\\ufffd\",\"k_bytes\":\"\\u001b\\\"\\u00ff\",\"n\":1}");
 }
 
 static void test_strings(void)
