@@ -32,6 +32,8 @@ struct json_writer {
 	int depth;                          /* open objects and arrays */
 	bool has_member[JW_MAX_DEPTH];      /* the open container at each depth */
 	bool after_key;                     /* a key was written, its value is next */
+	size_t len;                         /* bytes in buf, not yet written to f */
+	char buf[4096];
 };
 
 void jw_init(struct json_writer *w, FILE *f);
@@ -40,7 +42,8 @@ void jw_object_begin(struct json_writer *w);
 void jw_object_end(struct json_writer *w);
 void jw_array_begin(struct json_writer *w);
 void jw_array_end(struct json_writer *w);
-/* A key inside an object; the next call writes its value. */
+/* A key inside an object (a name of ours: plain ASCII, written as it
+ * is); the next call writes its value. */
 void jw_key(struct json_writer *w, const char *key);
 
 /* Values.  jw_string returns false when S had bytes that are not UTF-8
@@ -65,7 +68,9 @@ void jw_field_double(struct json_writer *w, const char *key, double v);
  * where it is. */
 void jw_field_strings(struct json_writer *w, const char *key, const char *const *v, size_t n);
 
-/* End the document with a newline; the stream's error state, 0 or -1. */
+/* End the document with a newline and write out what the writer holds
+ * (nothing reaches F before this, or before a few KiB are held); the
+ * stream's error state, 0 or -1. */
 int jw_finish(struct json_writer *w);
 
 #endif

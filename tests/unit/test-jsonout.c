@@ -9,6 +9,7 @@
 #endif
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,9 @@ static void test_structure(void)
 
 	jw_object_begin(w);
 	jw_field_int(w, "seq", -3);
+	jw_field_int(w, "min", INT64_MIN);
+	jw_field_int(w, "max", INT64_MAX);
+	jw_field_uint(w, "zero", 0);
 	jw_field_uint(w, "size", 18446744073709551615u);
 	jw_field_bool(w, "yes", true);
 	jw_key(w, "none");
@@ -90,7 +94,8 @@ static void test_structure(void)
 	jw_string(w, NULL);
 	jw_array_end(w);
 	jw_object_end(w);
-	is_str(done(w), "{\"seq\":-3,\"size\":18446744073709551615,\"yes\":true,\"none\":null,"
+	is_str(done(w), "{\"seq\":-3,\"min\":-9223372036854775808,\"max\":9223372036854775807,"
+	       "\"zero\":0,\"size\":18446744073709551615,\"yes\":true,\"none\":null,"
 	       "\"seconds\":1.500000,\"nan\":null,\"list\":[],\"rows\":[{\"i\":0},{\"i\":1},null]}",
 	       "structure: commas, nesting, numbers, null");
 }
