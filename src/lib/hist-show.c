@@ -52,14 +52,15 @@ static void print_list_json(const struct store *s, const struct commit_row *rows
 	jw_finish(&w);
 }
 
+/* The TAG column's width: the longest tag as printed (escaped). */
 static int tag_width(const struct commit_row *rows, size_t n)
 {
-	int w = 3;
+	size_t w = 3;
 
 	for (size_t i = 0; i < n; i++)
-		if (rows[i].tag && (int)strlen(rows[i].tag) > w)
-			w = (int)strlen(rows[i].tag);
-	return w > 24 ? 24 : w;
+		if (rows[i].tag && strlen(ovl_escape(rows[i].tag)) > w)
+			w = strlen(ovl_escape(rows[i].tag));
+	return w > 24 ? 24 : (int)w;
 }
 
 static void print_list_human(const struct store *s, const struct commit_row *rows, size_t n)

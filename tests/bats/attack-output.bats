@@ -250,3 +250,58 @@ assert B(ps[0]['file_bytes']).endswith(b'/commits/x\x1b]0;pwned\x07\x9b\n'), ps"
 	run_files ovl-history --store "$store" --output=json list vm.ovl
 	json_check "$OUT" "assert B(d['store_bytes']).endswith(b'/st\x1b[2J\xff\xfe') and len(d['commits']) == 1, d"
 }
+
+# guest_disk IMAGE TREE: a raw disk with one ext4 partition holding TREE.
+guest_disk() {
+	rm -f -- "$1"
+	truncate -s 40M "$1" || return 1
+	printf 'label: dos\nstart=2048, type=83\n' | sfdisk -q "$1" || return 1
+	mke2fs -q -t ext4 -E offset=$((2048 * 512)) -d "$2" "$1" 38M
+}
+
+@test "guest file names with ESC sequences, C1 and bad bytes: diff escapes them, JSON has them whole" {
+	grep -q '^#define HAVE_LIBGUESTFS 1' "$OVL_BUILDDIR/config.h" 2>/dev/null ||
+		skip "ovl was built without libguestfs"
+	export LIBGUESTFS_BACKEND_SETTINGS=force_tcg
+	export LIBGUESTFS_CACHEDIR=${LIBGUESTFS_CACHEDIR:-/var/tmp}
+	# Short, for the tool's sockets (as in diff.bats).
+	TMPDIR=$(mktemp -d /tmp/ovl-ao.XXXXXX)
+	export TMPDIR
+	local t=$PWD/tree
+	mkdir -p "$t/etc"
+	echo keep >"$t/etc/keep"
+	guest_disk base.img "$t"
+	qemu-img create -q -f qcow2 -b "$PWD/base.img" -F raw vm.ovl
+	# What the guest wrote: names chosen to hurt whoever lists them.
+	echo 1 >"$t/etc/evil${OSC}${CLEAR}"
+	echo 2 >"$t/etc/c1${C1}x"
+	echo 3 >"$t/etc/raw${RAW}bad${BAD}"
+	echo 4 >"$t/etc/nl"$'\n'"name"
+	guest_disk next.raw "$t"
+	rm -f vm.ovl
+	qemu-img convert -q -f raw -O qcow2 -B "$PWD/base.img" -F raw next.raw vm.ovl
+	ovl-commit -q -m one vm.ovl
+
+	run_files env TMPDIR="$TMPDIR" timeout 600 ovl-history diff 1 vm.ovl
+	if [[ $status -ne 0 ]] && ! timeout 900 libguestfs-test-tool >/dev/null 2>&1; then
+		rm -rf -- "$TMPDIR"
+		skip "libguestfs appliance does not start here"
+	fi
+	assert_equal "$status" 0
+	assert_terminal_safe "$OUT" "$ERR"
+	assert_file_has "$OUT" "A /etc/evil${E_OSC}${E_CLEAR}"
+	assert_file_has "$OUT" "A /etc/c1${E_C1}x"
+	assert_file_has "$OUT" "A /etc/raw${E_RAW}bad${E_BAD}"
+	assert_file_has "$OUT" "A /etc/nl\\nname"
+	run_files env TMPDIR="$TMPDIR" timeout 600 ovl-history --output=json diff 1 vm.ovl
+	assert_equal "$status" 0
+	assert_terminal_safe "$OUT" "$ERR"
+	json_check "$OUT" "fs = d['filesystems'][0]
+added = fs['added']
+assert '/etc/evil\x1b]0;pwned\x07\x1b[2J' in added and '/etc/c1\x9bx' in added, fs
+assert '/etc/nl\nname' in added and '/etc/raw\ufffdbad\ufffd\ufffd' in added, fs
+raw = [B(b) for b in fs['added_bytes'] if b is not None]
+assert raw == [b'/etc/raw\x9bbad\xff\xfe'], fs
+assert len(fs['added_bytes']) == len(added), fs"
+	rm -rf -- "$TMPDIR"
+}
