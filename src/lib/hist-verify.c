@@ -35,6 +35,9 @@ struct findings {
 	bool quiet_json;   /* JSON output: problems go into it, not stderr */
 };
 
+/* One problem about SUBJECT (a file, or the store): told on stderr now
+ * (escaped, as every message), and kept whole for the JSON output, so
+ * that no problem is dropped whatever bytes its names hold. */
 static void problem(struct findings *f, const char *subject, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -52,7 +55,7 @@ static void problem(struct findings *f, const char *subject, const char *fmt, ..
 		f->cap = f->cap ? 2 * f->cap : 16;
 		f->v = xrealloc(f->v, f->cap * sizeof(*f->v));
 	}
-	f->v[f->n].file = xstrdup(subject ? subject : "");
+	f->v[f->n].file = subject ? xstrdup(subject) : NULL;   /* null in JSON */
 	f->v[f->n++].problem = msg ? msg : xstrdup(fmt);
 }
 
