@@ -18,6 +18,7 @@ setup() {
 }
 
 teardown() {
+	[[ -n "${AO_TMP:-}" ]] && rm -rf -- "$AO_TMP"
 	attacker_teardown
 	ovl_teardown
 }
@@ -31,11 +32,11 @@ C1=$'\xc2\x9b'
 RAW=$'\x9b'
 BAD=$'\xff\xfe'
 
-# run_files CMD...: run CMD (bounded in time) with stdout in $OUT, stderr
-# in $ERR, its exit status in $status.
+# run_files CMD...: run CMD (bounded in time: RUN_TIMEOUT seconds, 120 by
+# default) with stdout in $OUT, stderr in $ERR, its exit status in $status.
 run_files() {
 	status=0
-	timeout 120 "$@" >"$OUT" 2>"$ERR" || status=$?
+	timeout "${RUN_TIMEOUT:-120}" "$@" >"$OUT" 2>"$ERR" || status=$?
 	[[ $status -ne 124 ]] || fail "$* did not finish in time"
 }
 
@@ -265,8 +266,8 @@ guest_disk() {
 	export LIBGUESTFS_BACKEND_SETTINGS=force_tcg
 	export LIBGUESTFS_CACHEDIR=${LIBGUESTFS_CACHEDIR:-/var/tmp}
 	# Short, for the tool's sockets (as in diff.bats).
-	TMPDIR=$(mktemp -d /tmp/ovl-ao.XXXXXX)
-	export TMPDIR
+	AO_TMP=$(mktemp -d /tmp/ovl-ao.XXXXXX)
+	export TMPDIR=$AO_TMP
 	local t=$PWD/tree
 	mkdir -p "$t/etc"
 	echo keep >"$t/etc/keep"
@@ -282,9 +283,9 @@ guest_disk() {
 	qemu-img convert -q -f raw -O qcow2 -B "$PWD/base.img" -F raw next.raw vm.ovl
 	ovl-commit -q -m one vm.ovl
 
-	run_files env TMPDIR="$TMPDIR" timeout 600 ovl-history diff 1 vm.ovl
+	# The first run may build libguestfs's appliance: minutes.
+	RUN_TIMEOUT=900 run_files ovl-history diff 1 vm.ovl
 	if [[ $status -ne 0 ]] && ! timeout 900 libguestfs-test-tool >/dev/null 2>&1; then
-		rm -rf -- "$TMPDIR"
 		skip "libguestfs appliance does not start here"
 	fi
 	assert_equal "$status" 0
@@ -293,7 +294,7 @@ guest_disk() {
 	assert_file_has "$OUT" "A /etc/c1${E_C1}x"
 	assert_file_has "$OUT" "A /etc/raw${E_RAW}bad${E_BAD}"
 	assert_file_has "$OUT" "A /etc/nl\\nname"
-	run_files env TMPDIR="$TMPDIR" timeout 600 ovl-history --output=json diff 1 vm.ovl
+	RUN_TIMEOUT=600 run_files ovl-history --output=json diff 1 vm.ovl
 	assert_equal "$status" 0
 	assert_terminal_safe "$OUT" "$ERR"
 	json_check "$OUT" "fs = d['filesystems'][0]
@@ -303,5 +304,4 @@ assert '/etc/nl\nname' in added and '/etc/raw\ufffdbad\ufffd\ufffd' in added, fs
 raw = [B(b) for b in fs['added_bytes'] if b is not None]
 assert raw == [b'/etc/raw\x9bbad\xff\xfe'], fs
 assert len(fs['added_bytes']) == len(added), fs"
-	rm -rf -- "$TMPDIR"
 }
