@@ -142,6 +142,8 @@ static size_t plain_run(const unsigned char *p, enum ovl_escape_mode mode)
 	return n;
 }
 
+/* TEXT escaped by MODE onto SB (report.h has the rule); decoding restarts
+ * at the byte after a bad one, so one bad byte costs one \xNN. */
 void ovl_escape_add(struct strbuf *sb, const char *text, enum ovl_escape_mode mode)
 {
 	const unsigned char *p = (const unsigned char *)(text ? text : "");
@@ -150,12 +152,14 @@ void ovl_escape_add(struct strbuf *sb, const char *text, enum ovl_escape_mode mo
 
 	sb_add(sb, "");   /* "" is still a string */
 	while (*p) {
-		if ((len = plain_run(p, mode)) != 0)
+		if ((len = plain_run(p, mode)) != 0) {
 			sb_addn(sb, (const char *)p, len);
-		else if ((len = utf8_decode(p, &cp)) == 0)
-			escape_byte(sb, *p), len = 1;
-		else
+		} else if ((len = utf8_decode(p, &cp)) != 0) {
 			escape_char(sb, (const char *)p, len, cp, mode);
+		} else {
+			escape_byte(sb, *p);   /* not UTF-8: this byte alone */
+			len = 1;
+		}
 		p += len;
 	}
 }
