@@ -232,7 +232,7 @@ d = json.loads(sys.argv[1])
 print(json.dumps(d, sort_keys=True))
 ' "$output"
 	assert_success
-	assert_output '{"filesystems": [{"added": [], "changed": [], "device": "/dev/sda1", "removed": [], "type": "ext4"}, {"added": ["/etc/a\\ufffdb", "/etc/caf\\ufffd", "/etc/three"], "added_bytes": ["/etc/a\\u0080b", "/etc/caf\\u00e9", null], "changed": ["/etc/keep.conf"], "device": "/dev/sda2", "removed": ["/etc/old.conf"], "type": "ext4"}], "from": 1, "seq": 3}'
+	assert_output '{"filesystems": [{"added": [], "changed": [], "device": "/dev/sda1", "removed": [], "type": "ext4"}, {"added": ["/etc/a\ufffdb", "/etc/caf\ufffd", "/etc/three"], "added_bytes": ["/etc/a\u0080b", "/etc/caf\u00e9", null], "changed": ["/etc/keep.conf"], "device": "/dev/sda2", "removed": ["/etc/old.conf"], "type": "ext4"}], "from": 1, "seq": 3}'
 	# Read-only: the store (database, pristine copy, archives), the base
 	# and the overlay are as they were, to the byte.
 	assert_equal "$(snap "$H")" "$before_img"
