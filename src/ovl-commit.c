@@ -5,7 +5,6 @@
 #include "config.h"
 
 #include <inttypes.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -13,6 +12,7 @@
 #include "cli.h"
 #include "commit.h"
 #include "exitcodes.h"
+#include "jsonout.h"
 #include "parse.h"
 #include "report.h"
 #include "timefmt.h"
@@ -58,22 +58,27 @@ static int read_options(const struct cli_common *common, struct commit_opts *o)
 
 static void print_json(const char *path, const struct commit_result *r, int status)
 {
+	struct json_writer w;
 	char when[40];
-	json_t *o = json_object();
 
 	format_time_utc(r->time_us, when, sizeof(when));
-	json_object_set_new(o, "overlay", json_string(path));
-	json_object_set_new(o, "seq", r->seq ? json_integer(r->seq) : json_null());
-	json_object_set_new(o, "time", r->seq ? json_string(when) : json_null());
-	json_object_set_new(o, "size", json_integer((json_int_t)r->size));
-	json_object_set_new(o, "skipped", json_boolean(r->skipped));
-	json_object_set_new(o, "base", r->base ? json_string(r->base) : json_null());
-	json_object_set_new(o, "base_size_before", json_integer((json_int_t)r->size_before));
-	json_object_set_new(o, "base_size_after", json_integer((json_int_t)r->size_after));
-	json_object_set_new(o, "status", json_integer(status));
-	json_dumpf(o, stdout, JSON_COMPACT);
-	putchar('\n');
-	json_decref(o);
+	jw_init(&w, stdout);
+	jw_object_begin(&w);
+	jw_field_string(&w, "overlay", path);
+	jw_key(&w, "seq");
+	if (r->seq)
+		jw_int(&w, r->seq);
+	else
+		jw_null(&w);
+	jw_field_string(&w, "time", r->seq ? when : NULL);
+	jw_field_uint(&w, "size", r->size);
+	jw_field_bool(&w, "skipped", r->skipped);
+	jw_field_string(&w, "base", r->base);
+	jw_field_uint(&w, "base_size_before", r->size_before);
+	jw_field_uint(&w, "base_size_after", r->size_after);
+	jw_field_int(&w, "status", status);
+	jw_object_end(&w);
+	jw_finish(&w);
 }
 
 static void print_human(const char *path, const struct commit_result *r, bool dry_run)

@@ -5,13 +5,13 @@
 #include "config.h"
 
 #include <inttypes.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "exitcodes.h"
+#include "jsonout.h"
 #include "parse.h"
 #include "report.h"
 #include "timefmt.h"
@@ -97,24 +97,31 @@ static int read_options(const struct cli_common *common, struct undo_opts *o)
 	return parse_selector(o);
 }
 
+static void print_json(const struct undo_result *r, bool dry_run)
+{
+	struct json_writer w;
+
+	jw_init(&w, stdout);
+	jw_object_begin(&w);
+	jw_field_int(&w, "from", r->from);
+	jw_field_int(&w, "to", r->to);
+	jw_field_string(&w, "method", r->method);
+	jw_field_double(&w, "seconds", r->seconds);
+	jw_field_uint(&w, "bytes", r->bytes);
+	jw_field_bool(&w, "dry_run", dry_run);
+	jw_field_bool(&w, "changed", !dry_run && !r->nothing_to_do);
+	jw_field_string(&w, "base", r->base);
+	jw_object_end(&w);
+	jw_finish(&w);
+}
+
 static void print_result(const struct undo_result *r, enum output_format out, bool dry_run)
 {
-	json_t *o;
-
-	if (out == OUTPUT_HUMAN) {
-		if (!dry_run && !r->nothing_to_do)
-			ovl_note("%s is now in state %" PRId64 " (was %" PRId64 "), by %s in %.2f s",
-				 ovl_quote(r->base), r->to, r->from, r->method, r->seconds);
-		return;
-	}
-	o = json_pack("{s:I, s:I, s:s, s:f, s:I, s:b, s:b}", "from", (json_int_t)r->from,
-		      "to", (json_int_t)r->to, "method", r->method, "seconds", r->seconds,
-		      "bytes", (json_int_t)r->bytes, "dry_run", dry_run,
-		      "changed", !dry_run && !r->nothing_to_do);
-	json_object_set_new(o, "base", r->base ? json_string(r->base) : json_null());
-	json_dumpf(o, stdout, JSON_COMPACT);
-	putchar('\n');
-	json_decref(o);
+	if (out == OUTPUT_JSON)
+		print_json(r, dry_run);
+	else if (!dry_run && !r->nothing_to_do)
+		ovl_note("%s is now in state %" PRId64 " (was %" PRId64 "), by %s in %.2f s",
+			 ovl_quote(r->base), r->to, r->from, r->method, r->seconds);
 }
 
 int main(int argc, const char **argv)

@@ -105,13 +105,20 @@ static void print_long_options(const struct poptOption *table)
 
 int cli_usage_error(const char *fmt, ...)
 {
+	struct strbuf sb = STRBUF_INIT;
 	va_list ap;
+	char *msg;
 
-	fprintf(stderr, "%s: ", ovl_progname());
+	/* The values quoted in it are the caller's: escaped like any message. */
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
 	va_end(ap);
-	fprintf(stderr, "\nTry '%s --help' for more information.\n", ovl_progname());
+	ovl_escape_add(&sb, msg ? msg : fmt, OVL_ESC_LINE);
+	free(msg);
+	fprintf(stderr, "%s: %s\nTry '%s --help' for more information.\n", ovl_progname(),
+		sb_str(&sb), ovl_progname());
+	sb_free(&sb);
 	return OVL_EXIT_USAGE;
 }
 

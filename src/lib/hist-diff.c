@@ -25,10 +25,12 @@
 #include "exitcodes.h"
 #include "guestfs-view.h"
 #include "hist.h"
+#include "jsonout.h"
 #include "lineage.h"
 #include "privdir.h"
 #include "report.h"
 #include "strbuf.h"
+#include "utf8.h"
 
 /*
  * qemu parses a json: name with a nesting limit of 1024 (qemu-nbd 7.2
@@ -72,30 +74,6 @@ static int find_states(struct store *s, const struct lineage *l, int64_t seq, in
 }
 
 /* ------------------------------------------------------- image specs */
-
-/* Is P valid UTF-8 (all a JSON text can hold)? */
-static bool utf8_valid(const char *p)
-{
-	const unsigned char *u = (const unsigned char *)p;
-
-	while (*u) {
-		int n = *u < 0x80 ? 0 : (*u & 0xe0) == 0xc0 ? 1 : (*u & 0xf0) == 0xe0 ? 2 :
-			(*u & 0xf8) == 0xf0 ? 3 : -1;
-		uint32_t cp = n == 0 ? *u : n == 1 ? *u & 0x1f : n == 2 ? *u & 0x0f : *u & 0x07;
-		if (n < 0)
-			return false;
-		for (int k = 1; k <= n; k++) {
-			if ((u[k] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (u[k] & 0x3f);
-		}
-		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		u += n + 1;
-	}
-	return true;
-}
 
 /* {"driver":"file","filename":PATH}, or NULL (reported). */
 static json_t *file_node(const struct store *s, const char *path)
@@ -317,7 +295,7 @@ static void compare_fs(const struct gv_fs *a, const struct gv_fs *b, struct fs_d
 static void skipped(const struct store *s, const struct gv_fs *f, int64_t state)
 {
 	ovl_warn(s->base, "%s does not mount in state %" PRId64 " (%s); its files are not "
-		 "compared", f->device, state, f->why ? f->why : "unreadable");
+		 "compared", ovl_escape(f->device), state, ovl_escape(f->why ? f->why : "unreadable"));
 }
 
 /* Pair the filesystems of the two disks by device name.  One readable
@@ -360,66 +338,43 @@ static void print_human(const struct fs_diff *v, size_t n)
 	}
 }
 
-/* How long the UTF-8 sequence that byte C leads is: 0 if C leads none. */
-static size_t utf8_length(unsigned char c)
+/* KEY: the paths of F's changes of KIND, and KEY_bytes when any is not
+ * UTF-8 (jsonout.h). */
+static void json_changes(struct json_writer *w, const char *key, const struct fs_diff *f,
+			 char kind)
 {
-	return c < 0x80 ? 1 : c < 0xc0 ? 0 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : c < 0xf8 ? 4 : 0;
-}
-
-/* A guest file name as a JSON string: bytes that are not UTF-8 (names
- * in a legacy encoding) are written as the text \xNN. */
-static json_t *json_path(const char *path)
-{
-	struct strbuf sb = STRBUF_INIT;
-	json_t *j;
-
-	if (utf8_valid(path))
-		return json_string(path);
-	for (const char *p = path; *p;) {
-		size_t len = utf8_length((unsigned char)*p);
-		char one[5] = "";
-		if (len && strnlen(p, len) == len) {
-			memcpy(one, p, len);
-			one[len] = '\0';
-		}
-		if (*one && utf8_valid(one)) {
-			sb_add(&sb, one);
-			p += len;
-		} else {
-			sb_addf(&sb, "\\x%02x", (unsigned char)*p);
-			p++;
-		}
-	}
-	j = json_string(sb_str(&sb));
-	sb_free(&sb);
-	return j;
-}
-
-static json_t *json_fs(const struct fs_diff *f)
-{
-	json_t *lists[3] = { json_array(), json_array(), json_array() };
-	static const char kinds[] = "ADM";
+	const char **paths = xcalloc(f->n, sizeof(*paths));
+	size_t n = 0;
 
 	for (size_t c = 0; c < f->n; c++)
-		json_array_append_new(lists[strchr(kinds, f->v[c].kind) - kinds],
-				      json_path(f->v[c].path));
-	return json_pack("{s:o, s:o, s:o, s:o, s:o}", "device", json_path(f->device),
-			 "type", json_path(f->type), "added", lists[0], "removed", lists[1],
-			 "changed", lists[2]);
+		if (f->v[c].kind == kind)
+			paths[n++] = f->v[c].path;
+	jw_field_strings(w, key, paths, n);
+	free(paths);
 }
 
 static void print_json(int64_t seq, int64_t from, const struct fs_diff *v, size_t n)
 {
-	json_t *fs = json_array();
-	json_t *o;
+	struct json_writer w;
 
-	for (size_t k = 0; k < n; k++)
-		json_array_append_new(fs, json_fs(&v[k]));
-	o = json_pack("{s:I, s:I, s:o}", "seq", (json_int_t)seq, "from", (json_int_t)from,
-		      "filesystems", fs);
-	json_dumpf(o, stdout, JSON_COMPACT);
-	putchar('\n');
-	json_decref(o);
+	jw_init(&w, stdout);
+	jw_object_begin(&w);
+	jw_field_int(&w, "seq", seq);
+	jw_field_int(&w, "from", from);
+	jw_key(&w, "filesystems");
+	jw_array_begin(&w);
+	for (size_t k = 0; k < n; k++) {
+		jw_object_begin(&w);
+		jw_field_string(&w, "device", v[k].device);
+		jw_field_string(&w, "type", v[k].type);
+		json_changes(&w, "added", &v[k], 'A');
+		json_changes(&w, "removed", &v[k], 'D');
+		json_changes(&w, "changed", &v[k], 'M');
+		jw_object_end(&w);
+	}
+	jw_array_end(&w);
+	jw_object_end(&w);
+	jw_finish(&w);
 }
 
 /* ------------------------------------------------------------- the job */

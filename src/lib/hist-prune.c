@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #include "hist.h"
 #include "history.h"
 #include "journal.h"
+#include "jsonout.h"
 #include "lineage.h"
 #include "log.h"
 #include "parse.h"
@@ -194,14 +194,17 @@ static void report(const struct store *s, const struct prune_plan *pp, bool dry_
 	char bytes[32];
 
 	if (out == OUTPUT_JSON) {
-		json_t *o = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I}", "dry_run", dry_run,
-				      "folded", (json_int_t)pp->n_folded,
-				      "abandoned_removed", (json_int_t)pp->n_abandoned,
-				      "kept", (json_int_t)pp->n_kept, "oldest", (json_int_t)pp->fold_to,
-				      "reclaimed", (json_int_t)pp->reclaimed);
-		json_dumpf(o, stdout, JSON_COMPACT);
-		putchar('\n');
-		json_decref(o);
+		struct json_writer w;
+		jw_init(&w, stdout);
+		jw_object_begin(&w);
+		jw_field_bool(&w, "dry_run", dry_run);
+		jw_field_uint(&w, "folded", pp->n_folded);
+		jw_field_uint(&w, "abandoned_removed", pp->n_abandoned);
+		jw_field_uint(&w, "kept", pp->n_kept);
+		jw_field_int(&w, "oldest", pp->fold_to);
+		jw_field_uint(&w, "reclaimed", pp->reclaimed);
+		jw_object_end(&w);
+		jw_finish(&w);
 		return;
 	}
 	ovl_note("%s %zu commit%s into the pristine copy (oldest state now %" PRId64 "), "

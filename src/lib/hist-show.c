@@ -1,7 +1,6 @@
 #include "config.h"
 
 #include <inttypes.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,72 +14,53 @@
 #include "strbuf.h"
 #include "timefmt.h"
 
-/* jansson refuses text that is not UTF-8: such bytes become '?'. */
-static json_t *json_text(const char *s)
-{
-	json_t *j;
-	char *copy;
-
-	if (!s)
-		return json_null();
-	if ((j = json_string(s)))
-		return j;
-	copy = xstrdup(s);
-	for (char *p = copy; *p; p++)
-		if ((unsigned char)*p >= 0x80)
-			*p = '?';
-	j = json_string(copy);
-	free(copy);
-	return j;
-}
-
-static json_t *commit_json(const struct store *s, const struct commit_row *r)
+/* The fields every commit has in list and show. */
+static void commit_fields(struct json_writer *w, const struct store *s,
+			  const struct commit_row *r)
 {
 	char when[40];
 
-	return json_pack("{s:I, s:s, s:o, s:o, s:I, s:s}", "seq", (json_int_t)r->seq,
-			 "time", format_time_utc(r->time_us, when, sizeof(when)),
-			 "message", json_text(r->message), "tag", json_text(r->tag),
-			 "size", (json_int_t)r->size, "state", commit_state(s, r));
+	jw_field_int(w, "seq", r->seq);
+	jw_field_string(w, "time", format_time_utc(r->time_us, when, sizeof(when)));
+	jw_field_string(w, "message", r->message);
+	jw_field_string(w, "tag", r->tag);
+	jw_field_uint(w, "size", r->size);
+	jw_field_string(w, "state", commit_state(s, r));
 }
 
-/* Streamed row by row with a plain writer: a 10,000-commit history costs
- * no more per row than a short one, and any bytes in a message print. */
-static void put_commit_row(const struct store *s, const struct commit_row *r)
-{
-	char when[40];
-
-	printf("{\"seq\":%" PRId64 ",\"time\":\"%s\",\"message\":", r->seq,
-	       format_time_utc(r->time_us, when, sizeof(when)));
-	json_put_string(stdout, r->message);
-	fputs(",\"tag\":", stdout);
-	json_put_string(stdout, r->tag);
-	printf(",\"size\":%" PRIu64 ",\"state\":\"%s\"}", r->size, commit_state(s, r));
-}
-
+/* Streamed row by row: a 10,000-commit history costs no more per row
+ * than a short one. */
 static void print_list_json(const struct store *s, const struct commit_row *rows, size_t n)
 {
-	fputs("{\"base\":", stdout);
-	json_put_string(stdout, s->base);
-	fputs(",\"store\":", stdout);
-	json_put_string(stdout, s->dir);
-	printf(",\"head\":%" PRId64 ",\"oldest\":%" PRId64 ",\"commits\":[", s->head, s->oldest);
+	struct json_writer w;
+
+	jw_init(&w, stdout);
+	jw_object_begin(&w);
+	jw_field_string(&w, "base", s->base);
+	jw_field_string(&w, "store", s->dir);
+	jw_field_int(&w, "head", s->head);
+	jw_field_int(&w, "oldest", s->oldest);
+	jw_key(&w, "commits");
+	jw_array_begin(&w);
 	for (size_t i = 0; i < n; i++) {
-		if (i)
-			putchar(',');
-		put_commit_row(s, &rows[i]);
+		jw_object_begin(&w);
+		commit_fields(&w, s, &rows[i]);
+		jw_object_end(&w);
 	}
-	fputs("]}\n", stdout);
+	jw_array_end(&w);
+	jw_object_end(&w);
+	jw_finish(&w);
 }
 
+/* The TAG column's width: the longest tag as printed (escaped). */
 static int tag_width(const struct commit_row *rows, size_t n)
 {
-	int w = 3;
+	size_t w = 3;
 
 	for (size_t i = 0; i < n; i++)
-		if (rows[i].tag && (int)strlen(rows[i].tag) > w)
-			w = (int)strlen(rows[i].tag);
-	return w > 24 ? 24 : w;
+		if (rows[i].tag && strlen(ovl_escape(rows[i].tag)) > w)
+			w = strlen(ovl_escape(rows[i].tag));
+	return w > 24 ? 24 : (int)w;
 }
 
 static void print_list_human(const struct store *s, const struct commit_row *rows, size_t n)
@@ -132,7 +112,7 @@ static void print_show_human(const struct store *s, const struct commit_row *r)
 	printf("  size:       %s (%" PRIu64 " bytes of data)\n",
 	       format_size(r->size, size, sizeof(size)), r->size);
 	printf("  archive:    %s\n", ovl_escape(archive));
-	printf("  digest:     %s\n", r->digest ? r->digest : "");
+	printf("  digest:     %s\n", r->digest ? ovl_escape(r->digest) : "");
 	printf("  extents:    %" PRId64 "\n", r->n_extents);
 	printf("  base size:  %s before, %s after\n", format_size(r->size_before, before, sizeof(before)),
 	       format_size(r->size_after, after, sizeof(after)));
@@ -142,17 +122,19 @@ static void print_show_human(const struct store *s, const struct commit_row *r)
 static void print_show_json(const struct store *s, const struct commit_row *r)
 {
 	char *archive = store_path(s, r->file ? r->file : "");
-	json_t *o = commit_json(s, r);
+	struct json_writer w;
 
-	json_object_set_new(o, "head", json_boolean(r->seq == s->head));
-	json_object_set_new(o, "archive", json_string(archive));
-	json_object_set_new(o, "digest", json_text(r->digest));
-	json_object_set_new(o, "extents", json_integer(r->n_extents));
-	json_object_set_new(o, "base_size_before", json_integer((json_int_t)r->size_before));
-	json_object_set_new(o, "base_size_after", json_integer((json_int_t)r->size_after));
-	json_dumpf(o, stdout, JSON_COMPACT);
-	putchar('\n');
-	json_decref(o);
+	jw_init(&w, stdout);
+	jw_object_begin(&w);
+	commit_fields(&w, s, r);
+	jw_field_bool(&w, "head", r->seq == s->head);
+	jw_field_string(&w, "archive", archive);
+	jw_field_string(&w, "digest", r->digest);
+	jw_field_int(&w, "extents", r->n_extents);
+	jw_field_uint(&w, "base_size_before", r->size_before);
+	jw_field_uint(&w, "base_size_after", r->size_after);
+	jw_object_end(&w);
+	jw_finish(&w);
 	free(archive);
 }
 

@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,18 +15,29 @@
 #include "files.h"
 #include "exitcodes.h"
 #include "hist.h"
+#include "jsonout.h"
 #include "lineage.h"
 #include "log.h"
 #include "report.h"
 #include "schema.h"
 #include "strbuf.h"
 
+/* One problem found: the file (or store) it is about, and what is wrong. */
+struct finding {
+	char *file;
+	char *problem;
+};
+
 struct findings {
-	json_t *problems;
+	struct finding *v;     /* every problem, in the order found */
+	size_t n, cap;
 	size_t checked;
 	bool quiet_json;   /* JSON output: problems go into it, not stderr */
 };
 
+/* One problem about SUBJECT (a file, or the store): told on stderr now
+ * (escaped, as every message), and kept whole for the JSON output, so
+ * that no problem is dropped whatever bytes its names hold. */
 static void problem(struct findings *f, const char *subject, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -41,9 +51,45 @@ static void problem(struct findings *f, const char *subject, const char *fmt, ..
 		msg = NULL;
 	va_end(ap);
 	ovl_error(subject, "%s", msg ? msg : fmt);
-	json_array_append_new(f->problems, json_pack("{s:s, s:s}", "file", subject,
-						      "problem", msg ? msg : fmt));
-	free(msg);
+	if (f->n == f->cap) {
+		f->cap = f->cap ? 2 * f->cap : 16;
+		f->v = xrealloc(f->v, f->cap * sizeof(*f->v));
+	}
+	f->v[f->n].file = subject ? xstrdup(subject) : NULL;   /* null in JSON */
+	f->v[f->n++].problem = msg ? msg : xstrdup(fmt);
+}
+
+static void findings_free(struct findings *f)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		free(f->v[i].file);
+		free(f->v[i].problem);
+	}
+	free(f->v);
+}
+
+/* {"store", "sound", "checked", "problems": [{"file", "problem"}...]}:
+ * every problem, whatever bytes its file name holds. */
+static void print_json(const struct store *s, const struct findings *f)
+{
+	struct json_writer w;
+
+	jw_init(&w, stdout);
+	jw_object_begin(&w);
+	jw_field_string(&w, "store", s->dir);
+	jw_field_bool(&w, "sound", f->n == 0);
+	jw_field_uint(&w, "checked", f->checked);
+	jw_key(&w, "problems");
+	jw_array_begin(&w);
+	for (size_t i = 0; i < f->n; i++) {
+		jw_object_begin(&w);
+		jw_field_string(&w, "file", f->v[i].file);
+		jw_field_string(&w, "problem", f->v[i].problem);
+		jw_object_end(&w);
+	}
+	jw_array_end(&w);
+	jw_object_end(&w);
+	jw_finish(&w);
 }
 
 /* An image file in the store: present, its digest as logged, and sound
@@ -148,7 +194,7 @@ static void check_chain(struct store *s, struct findings *f)
 
 int hist_verify(struct store *s, enum output_format out)
 {
-	struct findings f = { json_array(), 0, out == OUTPUT_JSON };
+	struct findings f = { .quiet_json = out == OUTPUT_JSON };
 	struct commit_row *rows = NULL;
 	size_t n = 0, bad;
 
@@ -160,18 +206,14 @@ int hist_verify(struct store *s, enum output_format out)
 		check_strays(s, &f, rows, n);
 		check_chain(s, &f);
 	}
-	bad = json_array_size(f.problems);
-	if (out == OUTPUT_JSON) {
-		json_t *o = json_pack("{s:s, s:b, s:I, s:O}", "store", s->dir, "sound", bad == 0,
-				      "checked", (json_int_t)f.checked, "problems", f.problems);
-		json_dumpf(o, stdout, JSON_COMPACT);
-		putchar('\n');
-		json_decref(o);
-	} else if (!bad)
+	bad = f.n;
+	if (out == OUTPUT_JSON)
+		print_json(s, &f);
+	else if (!bad)
 		ovl_note("%s is sound: the pristine copy and %zu archives check out", ovl_quote(s->dir), n);
 	else
 		ovl_note("%s has %zu problem%s", ovl_quote(s->dir), bad, bad == 1 ? "" : "s");
-	json_decref(f.problems);
+	findings_free(&f);
 	commit_rows_free(rows, n);
 	return bad ? OVL_EXIT_FAILURE : OVL_EXIT_OK;
 }

@@ -8,6 +8,7 @@
 
 #include "report.h"
 #include "strbuf.h"
+#include "utf8.h"
 
 static const char *progname = "ovl";
 static bool quiet;
@@ -24,23 +25,34 @@ void ovl_set_quiet(bool q) { quiet = q; }
 bool ovl_is_quiet(void) { return quiet; }
 void ovl_mute_thread(bool m) { muted = m; }
 
+/* FMT with AP, escaped as a whole line (OVL_ESC_LINE): whatever a caller
+ * put in a message unquoted (qemu-img's words, a guest's error text)
+ * cannot reach the terminal raw, and what ovl_quote() escaped already
+ * passes unchanged. */
+static void add_line(struct strbuf *sb, const char *fmt, va_list ap)
+{
+	char *msg;
+
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	ovl_escape_add(sb, msg ? msg : fmt, OVL_ESC_LINE);
+	free(msg);
+}
+
 static void vreport(const char *tag, const char *subject, int errnum,
 		    const char *fmt, va_list ap)
 {
 	struct strbuf sb = STRBUF_INIT;
-	char *msg;
 
 	if (muted)
 		return;
-	sb_addf(&sb, "%s: ", progname);
+	ovl_escape_add(&sb, progname, OVL_ESC_TEXT);
+	sb_add(&sb, ": ");
 	if (tag)
 		sb_addf(&sb, "%s: ", tag);
 	if (subject)
 		sb_addf(&sb, "%s: ", ovl_quote(subject));
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
-	sb_add(&sb, msg ? msg : fmt);
-	free(msg);
+	add_line(&sb, fmt, ap);
 	if (errnum)
 		sb_addf(&sb, ": %s", strerror(errnum));
 	/* One write, so lines from parallel tools do not interleave. */
@@ -75,46 +87,93 @@ void ovl_warn(const char *subject, const char *fmt, ...)
 
 void ovl_note(const char *fmt, ...)
 {
+	struct strbuf sb = STRBUF_INIT;
 	va_list ap;
 
 	if (quiet)
 		return;
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	add_line(&sb, fmt, ap);
 	va_end(ap);
-	putchar('\n');
+	puts(sb_str(&sb));
+	sb_free(&sb);
 	/* A line at a time: a run killed later keeps what it said. */
 	fflush(stdout);
 }
 
-static void quote_char(struct strbuf *sb, unsigned char c, bool quoted)
+/* One byte that is not text (a C0 control, DEL, or a bad byte). */
+static void escape_byte(struct strbuf *sb, unsigned char c)
 {
-	if (c == '\'' && !quoted) {
-		sb_addn(sb, "'", 1);
-		return;
-	}
-	switch (c) {
-	case '\n': sb_add(sb, "\\n"); return;
-	case '\t': sb_add(sb, "\\t"); return;
-	case '\\': sb_add(sb, "\\\\"); return;
-	case '\'': sb_add(sb, "\\'"); return;
-	}
-	if (c < 0x20 || c == 0x7f)
-		sb_addf(sb, "\\x%02x", c);
+	if (c == '\n')
+		sb_add(sb, "\\n");
+	else if (c == '\t')
+		sb_add(sb, "\\t");
 	else
-		sb_addn(sb, (const char *)&c, 1);
+		sb_addf(sb, "\\x%02x", c);
 }
 
-static const char *escape_into_ring(const char *name, const char *quote)
+/* The character CP of LEN bytes at P, escaped by MODE; a control whose
+ * byte is ASCII goes as a byte, the rest as \uNNNN. */
+static void escape_char(struct strbuf *sb, const char *p, size_t len, uint32_t cp,
+			enum ovl_escape_mode mode)
+{
+	if (cp < 0x80 && utf8_is_control(cp))
+		escape_byte(sb, (unsigned char)cp);
+	else if (utf8_is_control(cp))
+		sb_addf(sb, "\\u%04x", (unsigned)cp);
+	else if (cp == '\\' && mode != OVL_ESC_LINE)
+		sb_add(sb, "\\\\");
+	else if (cp == '\'' && mode == OVL_ESC_QUOTED)
+		sb_add(sb, "\\'");
+	else
+		sb_addn(sb, p, len);
+}
+
+/* How many bytes at P need no escaping in MODE: printable ASCII but the
+ * backslash and the quote (a fast path; the rest goes a byte or a
+ * character at a time). */
+static size_t plain_run(const unsigned char *p, enum ovl_escape_mode mode)
+{
+	size_t n = 0;
+
+	while (p[n] >= 0x20 && p[n] < 0x7f &&
+	       !(p[n] == '\\' && mode != OVL_ESC_LINE) && !(p[n] == '\'' && mode == OVL_ESC_QUOTED))
+		n++;
+	return n;
+}
+
+/* TEXT escaped by MODE onto SB (report.h has the rule); decoding restarts
+ * at the byte after a bad one, so one bad byte costs one \xNN. */
+void ovl_escape_add(struct strbuf *sb, const char *text, enum ovl_escape_mode mode)
+{
+	const unsigned char *p = (const unsigned char *)(text ? text : "");
+	uint32_t cp;
+	size_t len;
+
+	sb_add(sb, "");   /* "" is still a string */
+	while (*p) {
+		if ((len = plain_run(p, mode)) != 0) {
+			sb_addn(sb, (const char *)p, len);
+		} else if ((len = utf8_decode(p, &cp)) != 0) {
+			escape_char(sb, (const char *)p, len, cp, mode);
+		} else {
+			escape_byte(sb, *p);   /* not UTF-8: this byte alone */
+			len = 1;
+		}
+		p += len;
+	}
+}
+
+static const char *escape_into_ring(const char *name, enum ovl_escape_mode mode)
 {
 	/* Per thread: checks and maps run in threads and may report. */
 	static _Thread_local char *ring[4];
 	static _Thread_local unsigned next;
+	const char *quote = mode == OVL_ESC_QUOTED ? "'" : "";
 	struct strbuf sb = STRBUF_INIT;
 
 	sb_add(&sb, quote);
-	for (const char *p = name; *p; p++)
-		quote_char(&sb, (unsigned char)*p, *quote != '\0');
+	ovl_escape_add(&sb, name, mode);
 	sb_add(&sb, quote);
 	free(ring[next]);
 	ring[next] = sb_detach(&sb);
@@ -125,10 +184,10 @@ static const char *escape_into_ring(const char *name, const char *quote)
 
 const char *ovl_quote(const char *name)
 {
-	return escape_into_ring(name, "'");
+	return escape_into_ring(name, OVL_ESC_QUOTED);
 }
 
 const char *ovl_escape(const char *text)
 {
-	return escape_into_ring(text, "");
+	return escape_into_ring(text, OVL_ESC_TEXT);
 }

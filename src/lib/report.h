@@ -31,13 +31,33 @@ void ovl_warn(const char *subject, const char *fmt, ...)
 void ovl_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
- * A file name quoted for a message: '...' with control characters,
- * backslashes and quotes escaped C-style.  Returns a buffer that stays
- * valid until the fourth call after this one (messages quote at most a
- * few names at once).
+ * The one escaping rule for text that reaches a terminal (names, messages,
+ * tags, guest file names, qemu-img's and libguestfs's own words):
+ *   - valid UTF-8 that prints stays as it is (é, 日本);
+ *   - a byte that is a C0 control, DEL, or not part of well-formed UTF-8
+ *     becomes \xNN (\n and \t keep their short forms);
+ *   - a character that is a C1 control (U+0080-U+009F), a line or
+ *     paragraph separator or a bidirectional control becomes \uNNNN;
+ *   - a backslash becomes \\ (not in OVL_ESC_LINE), and in OVL_ESC_QUOTED
+ *     a quote becomes \'.
+ * So the output is valid UTF-8 with no control character in it.  NULL
+ * is taken as "".
+ */
+struct strbuf;
+enum ovl_escape_mode {
+	OVL_ESC_TEXT,    /* a value in a table or message */
+	OVL_ESC_QUOTED,  /* a value between '...' */
+	OVL_ESC_LINE,    /* a whole line made of escaped values: backslashes stay */
+};
+void ovl_escape_add(struct strbuf *sb, const char *text, enum ovl_escape_mode mode);
+
+/*
+ * A file name quoted for a message: '...' escaped as above
+ * (OVL_ESC_QUOTED).  Returns a buffer that stays valid until the fourth
+ * call after this one (messages quote at most a few names at once).
  */
 const char *ovl_quote(const char *name);
-/* The same escaping without the quotes (for text in tables). */
+/* The same escaping without the quotes (OVL_ESC_TEXT: text in tables). */
 const char *ovl_escape(const char *text);
 
 #endif

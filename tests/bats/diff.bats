@@ -220,7 +220,9 @@ EOF
 	before_img=$(snap "$H")
 	before_store=$(snap "$H/base.img.history")
 	# Commit 2 was abandoned: the state before commit 3 is state 1.  Bytes
-	# of a name that are not UTF-8 are written as the text \xNN.
+	# of a name that are not UTF-8 are U+FFFD in "added", and the exact
+	# bytes (as latin-1 characters) are in "added_bytes", null for the
+	# names that are UTF-8.
 	run_diff --output=json diff 3 "$H/vm.ovl"
 	assert_success
 	assert_equal "$stderr" ""
@@ -230,7 +232,7 @@ d = json.loads(sys.argv[1])
 print(json.dumps(d, sort_keys=True))
 ' "$output"
 	assert_success
-	assert_output '{"filesystems": [{"added": [], "changed": [], "device": "/dev/sda1", "removed": [], "type": "ext4"}, {"added": ["/etc/a\\x80b", "/etc/caf\\xe9", "/etc/three"], "changed": ["/etc/keep.conf"], "device": "/dev/sda2", "removed": ["/etc/old.conf"], "type": "ext4"}], "from": 1, "seq": 3}'
+	assert_output '{"filesystems": [{"added": [], "changed": [], "device": "/dev/sda1", "removed": [], "type": "ext4"}, {"added": ["/etc/a\ufffdb", "/etc/caf\ufffd", "/etc/three"], "added_bytes": ["/etc/a\u0080b", "/etc/caf\u00e9", null], "changed": ["/etc/keep.conf"], "device": "/dev/sda2", "removed": ["/etc/old.conf"], "type": "ext4"}], "from": 1, "seq": 3}'
 	# Read-only: the store (database, pristine copy, archives), the base
 	# and the overlay are as they were, to the byte.
 	assert_equal "$(snap "$H")" "$before_img"
