@@ -178,6 +178,33 @@ int history_rows_validate(struct store *s, const struct commit_row *rows, size_t
 	return d->count == before ? OVL_EXIT_OK : OVL_EXIT_FAILURE;
 }
 
+/* A count query with one integer parameter; false when it fails. */
+static bool any_row(struct store *s, const char *sql, int64_t seq)
+{
+	int64_t v = 0;
+
+	return db_query_int(&s->db, &v, 0, sql, "i", seq) == OVL_EXIT_OK && v > 0;
+}
+
+/* Is SEQ oldest, or a finished commit after it that is not abandoned? */
+static bool kept_state(struct store *s, const struct history_meta *m, int64_t seq)
+{
+	return seq == m->oldest ||
+	       (seq > m->oldest && any_row(s, "SELECT count(*) FROM commits WHERE seq = ? "
+					   "AND pending = 0 AND abandoned = 0", seq));
+}
+
+int history_head_validate(struct store *s)
+{
+	struct history_meta m;
+	struct damage d;
+
+	damage_fail_init(&d, s);
+	if (history_meta_read(s, &m, &d) == OVL_EXIT_OK && !kept_state(s, &m, m.head))
+		found(&d, 0, "head state %" PRId64 " is not a kept state", m.head);
+	return d.count ? OVL_EXIT_FAILURE : OVL_EXIT_OK;
+}
+
 /* ------------------------------------------------------------ maps */
 
 size_t commit_map_check(const struct commit_row *r, int64_t count, size_t len,
@@ -251,49 +278,34 @@ static int known_op(const struct journal_entry *e, bool *step_ok)
 	return -1;
 }
 
-/* A count query with one integer parameter; false when it fails. */
-static bool any_row(struct store *s, const char *sql, int64_t seq)
-{
-	int64_t v = 0;
-
-	return db_query_int(&s->db, &v, 0, sql, "i", seq) == OVL_EXIT_OK && v > 0;
-}
-
-static bool kept_state(struct store *s, int64_t seq)
-{
-	return seq == s->oldest ||
-	       (seq > s->oldest && any_row(s, "SELECT count(*) FROM commits WHERE seq = ? "
-					   "AND pending = 0 AND abandoned = 0", seq));
-}
-
 /* An undo's arguments: {"from": head, "method": "extents"|"replay"}. */
-static bool undo_args_ok(struct store *s, const char *args)
+static bool undo_args_ok(int64_t head, const char *args)
 {
 	json_t *o = json_loads(args ? args : "", 0, NULL);
 	json_t *from = json_object_get(o, "from");
 	const char *m = json_string_value(json_object_get(o, "method"));
-	bool good = json_is_integer(from) && json_integer_value(from) == s->head && m &&
+	bool good = json_is_integer(from) && json_integer_value(from) == head && m &&
 		    (strcmp(m, "extents") == 0 || strcmp(m, "replay") == 0);
 
 	json_decref(o);
 	return good;
 }
 
-static void op_refs_check(struct store *s, int op, const struct journal_entry *e,
-			  struct damage *d)
+static void op_refs_check(struct store *s, const struct history_meta *m, int op,
+			  const struct journal_entry *e, struct damage *d)
 {
 	if (op == 0 && !any_row(s, "SELECT count(*) FROM commits WHERE seq = ? AND pending = 1 "
 				"AND seq = (SELECT max(seq) FROM commits)", e->seq))
 		found(d, 0, "journal row %" PRId64 " names commit %" PRId64 ", which is not the one "
 		      "under way", e->id, e->seq);
-	else if (op == 1 && !kept_state(s, e->seq))
+	else if (op == 1 && !kept_state(s, m, e->seq))
 		found(d, 0, "journal row %" PRId64 " undoes to state %" PRId64 ", which is not kept",
 		      e->id, e->seq);
-	else if (op == 1 && !undo_args_ok(s, e->args))
+	else if (op == 1 && !undo_args_ok(m->head, e->args))
 		found(d, 0, "journal row %" PRId64 " does not say how to undo from head state %"
-		      PRId64, e->id, s->head);
-	else if (op == 2 && (e->seq > s->head || !kept_state(s, e->seq) ||
-			     (strcmp(e->step, "cleanup") == 0 && e->seq != s->oldest)))
+		      PRId64, e->id, m->head);
+	else if (op == 2 && (e->seq > m->head || !kept_state(s, m, e->seq) ||
+			     (strcmp(e->step, "cleanup") == 0 && e->seq != m->oldest)))
 		found(d, 0, "journal row %" PRId64 " prunes to state %" PRId64 ", which is not a "
 		      "kept state between oldest and head", e->id, e->seq);
 }
@@ -317,6 +329,6 @@ int journal_entry_validate(struct store *s, const struct journal_entry *e, struc
 		found(d, 0, "journal row %" PRId64 " holds an unknown %s step (%s)", e->id, e->op,
 		      ovl_quote(e->step));
 	else
-		op_refs_check(s, op, e, d);
+		op_refs_check(s, &m, op, e, d);
 	return d->count == before ? OVL_EXIT_OK : OVL_EXIT_FAILURE;
 }

@@ -56,6 +56,14 @@ size_t commit_row_check(const struct history_meta *m, const struct commit_row *r
 			struct damage *d);
 
 /*
+ * What a new commit builds on, checked cheaply (no commit rows read):
+ * meta as history_meta_read, and head a kept state -- a commit abandons
+ * every commit after head, so a head that names nothing must not steer
+ * one.  Problems go to a damage_fail_init sink; an exit code.
+ */
+int history_head_validate(struct store *s);
+
+/*
  * The commit rows (finished ones, as log_list returns them, ascending)
  * against meta M: numbers that are numbers, sequence numbers strictly
  * ascending and after oldest, state flags 0 or 1, sizes that fit an

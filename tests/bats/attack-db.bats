@@ -424,6 +424,20 @@ set_map() {
 	usable
 }
 
+# A commit abandons every commit after head: a head that names nothing
+# must not decide which.
+@test "tampered db: ovl-commit on a head that names nothing" {
+	make_history
+	qio vm.ovl qcow2 'write -P 0x44 2M 64k'
+	tamper meta "key = 'head'" "UPDATE meta SET value = '7' WHERE key = 'head'"
+	refused ovl-commit "head state 7 is not a kept state" vm.ovl
+	assert_equal "$(store_sql "$STORE" 'SELECT count(*) FROM commits')" 3
+	put_back
+	ovl-commit -q vm.ovl
+	assert_equal "$(store_head "$STORE")" 4
+	assert_equal "$(store_sql "$STORE" 'SELECT count(*) FROM commits WHERE abandoned = 1')" 0
+}
+
 @test "tampered db: head on an abandoned commit" {
 	make_history
 	tamper commits "seq = 2" "UPDATE commits SET abandoned = 1 WHERE seq = 2"
