@@ -63,6 +63,8 @@ static bool plain_count(const char *text, int64_t *out)
 	return true;
 }
 
+/* Meta KEY as a plain count into *OUT (0 when it is missing and not
+ * REQUIRED); problems go to D. */
 static void meta_number(struct store *s, const char *key, bool required, int64_t *out,
 			struct damage *d)
 {
@@ -71,9 +73,7 @@ static void meta_number(struct store *s, const char *key, bool required, int64_t
 	*out = 0;
 	if (db_query_text(&s->db, &text, "SELECT value FROM meta WHERE key = ?", "s", key))
 		found(d, 0, "meta %s cannot be read", key);
-	else if (!text && !required)
-		;
-	else if (!plain_count(text, out))
+	else if ((text || required) && !plain_count(text, out))
 		found(d, 0, "meta %s is not a number of the store's own form", key);
 	free(text);
 }
