@@ -12,6 +12,7 @@
 #include "exitcodes.h"
 #include "extents.h"
 #include "files.h"
+#include "history-check.h"
 #include "history.h"
 #include "lock.h"
 #include "parse.h"
@@ -305,6 +306,8 @@ static int commit_history_in(struct store *s, const struct chain *c, struct exte
 	res->size_before = res->size_after = chain_base(c)->virtual_size;
 	if (!res->skipped && !o->dry_run) {
 		rc = ensure_store(s, c, res->base, res->store);
+		if (!rc)
+			rc = history_head_validate(s);
 		if (!rc)
 			rc = run_history_steps(s, c, &ex, o, res);
 	}

@@ -250,3 +250,35 @@ int extents_unpack(const void *blob, size_t len, struct extent **v, size_t *n)
 					   (int64_t)get_le(p + 16) };
 	return 0;
 }
+
+/* What is wrong with extent E on its own, in an image of SIZE bytes. */
+static const char *extent_problem(const struct extent *e, uint64_t size)
+{
+	if (e->length == 0)
+		return "extent of length zero";
+	if (e->length > UINT64_MAX - e->start)
+		return "extent's start + length overflows";
+	if (e->start + e->length > size)
+		return "extent reaches past the image's end";
+	/* A negative offset other than "none", or one whose data would end
+	 * past what a file offset can say, cannot be read from an archive. */
+	if (e->offset < -1 || (e->offset >= 0 && e->length > (uint64_t)(INT64_MAX - e->offset)))
+		return "extent's host offset is out of range";
+	return NULL;
+}
+
+const char *extents_validate(const struct extent *v, size_t n, uint64_t size, size_t *at)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *why = extent_problem(&v[i], size);
+		if (!why && i && v[i].start < v[i - 1].start)
+			why = "extent map out of order";
+		else if (!why && i && v[i].start < v[i - 1].start + v[i - 1].length)
+			why = "extent overlaps the one before";
+		if (why) {
+			*at = i;
+			return why;
+		}
+	}
+	return NULL;
+}

@@ -51,4 +51,14 @@ void *extents_pack(const struct extent *v, size_t n, size_t *len);
  * records. */
 int extents_unpack(const void *blob, size_t len, struct extent **v, size_t *n);
 
+/*
+ * Can V[0..N) be the map of an image of SIZE virtual bytes, as read back
+ * from the store?  Every extent non-empty, start + length without
+ * overflow and not past SIZE; extents sorted by start and disjoint
+ * (touching is fine); a host offset either -1 (none) or such that
+ * offset + length fits an int64.  NULL when it can; else why not, a
+ * static string, and *AT the index of the first bad extent.  Pure.
+ */
+const char *extents_validate(const struct extent *v, size_t n, uint64_t size, size_t *at);
+
 #endif

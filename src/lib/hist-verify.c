@@ -15,6 +15,7 @@
 #include "files.h"
 #include "exitcodes.h"
 #include "hist.h"
+#include "history-check.h"
 #include "jsonout.h"
 #include "lineage.h"
 #include "log.h"
@@ -129,18 +130,34 @@ static void check_pristine(struct store *s, struct findings *f)
 	free(digest);
 }
 
-static void check_commits(struct store *s, struct findings *f, const struct commit_row *rows,
-			  size_t n)
+/* What the history's checks find (history-check.h), as problems of the
+ * database. */
+struct verify_sink {
+	struct damage d;
+	struct findings *f;
+	struct store *s;
+};
+
+static void damage_found(struct damage *d, int64_t seq, const char *why)
+{
+	struct verify_sink *v = d->arg;
+
+	d->count++;
+	if (seq > 0)
+		problem(v->f, v->s->db.path, "commit %" PRId64 ": %s", seq, why);
+	else
+		problem(v->f, v->s->db.path, "%s", why);
+}
+
+static void check_commits(struct store *s, struct findings *f, struct damage *d,
+			  const struct commit_row *rows, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		char *path = store_path(s, rows[i].file ? rows[i].file : "");
 		char *what = xasprintf("archive of commit %" PRId64, rows[i].seq);
-		int64_t extents = 0;
 		check_file(f, path, "qcow2", rows[i].digest, what);
-		db_query_int(&s->db, &extents, 0, "SELECT count FROM extent_maps WHERE seq = ?", "i",
-			     rows[i].seq);
-		if (rows[i].size && !extents)
-			problem(f, path, "commit %" PRId64 " has no extent map", rows[i].seq);
+		if (!rows[i].damage)
+			commit_map_validate(s, &rows[i], d);
 		free(what);
 		free(path);
 	}
@@ -176,16 +193,20 @@ static void check_strays(struct store *s, struct findings *f, const struct commi
 	free(dir);
 }
 
-static void check_chain(struct store *s, struct findings *f)
+static void check_journal_row(struct store *s, const struct journal_entry *e, void *arg)
 {
-	struct lineage l;
+	journal_entry_validate(s, e, arg);
+}
+
+/* The numbers, order and states of the rows, the journal's rows, and
+ * unfinished commits with no journal row to finish them. */
+static void check_chain(struct store *s, struct findings *f, struct damage *d,
+			const struct commit_row *rows, size_t n)
+{
 	int64_t pending = 0, journal = 0;
 
-	if (lineage_load(s, &l) == OVL_EXIT_OK) {
-		if (!lineage_has_state(&l, s->head))
-			problem(f, s->dir, "head state %" PRId64 " is not a kept state", s->head);
-		lineage_free(&l);
-	}
+	history_rows_validate(s, rows, n, d);
+	journal_each(s, check_journal_row, d);
 	db_query_int(&s->db, &pending, 0, "SELECT count(*) FROM commits WHERE pending = 1", NULL);
 	db_query_int(&s->db, &journal, 0, "SELECT count(*) FROM journal", NULL);
 	if (pending && !journal)
@@ -195,16 +216,17 @@ static void check_chain(struct store *s, struct findings *f)
 int hist_verify(struct store *s, enum output_format out)
 {
 	struct findings f = { .quiet_json = out == OUTPUT_JSON };
+	struct verify_sink sink = { { damage_found, &sink, 0 }, &f, s };
 	struct commit_row *rows = NULL;
 	size_t n = 0, bad;
 
 	if (schema_quick_check(&s->db) != OVL_EXIT_OK)
 		problem(&f, s->db.path, "database fails its integrity check");
-	else if (log_list(s, &rows, &n) == OVL_EXIT_OK) {
+	else if (log_list_raw(s, &rows, &n) == OVL_EXIT_OK) {
 		check_pristine(s, &f);
-		check_commits(s, &f, rows, n);
+		check_commits(s, &f, &sink.d, rows, n);
 		check_strays(s, &f, rows, n);
-		check_chain(s, &f);
+		check_chain(s, &f, &sink.d, rows, n);
 	}
 	bad = f.n;
 	if (out == OUTPUT_JSON)

@@ -44,6 +44,15 @@ static char *column_text(sqlite3_stmt *st, int col)
 	return t ? xstrdup((const char *)t) : NULL;
 }
 
+static void read_entry(sqlite3_stmt *st, struct journal_entry *e)
+{
+	e->id = sqlite3_column_int64(st, 0);
+	e->op = column_text(st, 1);
+	e->seq = sqlite3_column_int64(st, 2);
+	e->step = column_text(st, 3);
+	e->args = column_text(st, 4);
+}
+
 int journal_oldest(struct store *s, struct journal_entry *e, bool *found)
 {
 	sqlite3_stmt *st = db_prepare(&s->db, "SELECT id, op, seq, step, args "
@@ -56,15 +65,31 @@ int journal_oldest(struct store *s, struct journal_entry *e, bool *found)
 		return OVL_EXIT_FAILURE;
 	rc = db_step(&s->db, st);
 	if (rc == SQLITE_ROW) {
-		e->id = sqlite3_column_int64(st, 0);
-		e->op = column_text(st, 1);
-		e->seq = sqlite3_column_int64(st, 2);
-		e->step = column_text(st, 3);
-		e->args = column_text(st, 4);
+		read_entry(st, e);
 		*found = e->op && e->step;
 	}
 	sqlite3_finalize(st);
 	return rc < 0 ? OVL_EXIT_FAILURE : OVL_EXIT_OK;
+}
+
+int journal_each(struct store *s, void (*fn)(struct store *, const struct journal_entry *, void *),
+		 void *arg)
+{
+	sqlite3_stmt *st = db_prepare(&s->db, "SELECT id, op, seq, step, args "
+				      "FROM journal ORDER BY id");
+	struct journal_entry e;
+	int rc;
+
+	if (!st)
+		return OVL_EXIT_FAILURE;
+	while ((rc = db_step(&s->db, st)) == SQLITE_ROW) {
+		memset(&e, 0, sizeof(e));
+		read_entry(st, &e);
+		fn(s, &e, arg);
+		journal_entry_free(&e);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? OVL_EXIT_OK : OVL_EXIT_FAILURE;
 }
 
 void journal_entry_free(struct journal_entry *e)

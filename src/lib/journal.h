@@ -40,6 +40,10 @@ int journal_remove(struct store *s, int64_t id);
 /* The oldest unfinished operation; *found false when there is none. */
 int journal_oldest(struct store *s, struct journal_entry *e, bool *found);
 void journal_entry_free(struct journal_entry *e);
+/* FN on every unfinished operation, oldest first (for verify); an exit
+ * code. */
+int journal_each(struct store *s, void (*fn)(struct store *, const struct journal_entry *, void *),
+		 void *arg);
 
 /* No unfinished operation (an unreadable journal counts as work). */
 bool journal_is_empty(struct store *s);

@@ -190,6 +190,29 @@ void plan_move(const struct lineage *l, int64_t head, int64_t target, struct pla
 		qsort(p->v, p->n, sizeof(*p->v), by_piece_start);
 }
 
+const char *plan_validate(const struct plan *p)
+{
+	uint64_t end = 0;
+
+	if (p->target_size > INT64_MAX || p->from_size > INT64_MAX)
+		return "a size out of range";
+	for (size_t i = 0; i < p->n; i++) {
+		const struct piece *pc = &p->v[i];
+		if (pc->length == 0)
+			return "a piece of length zero";
+		if (pc->length > p->target_size || pc->start > p->target_size - pc->length)
+			return "a piece outside the image";
+		if (pc->start < end)
+			return "pieces out of order or overlapping";
+		/* Compressed pieces have no offset; replay does not read any. */
+		if (pc->src == FROM_ARCHIVE && !p->needs_replay &&
+		    (pc->offset > INT64_MAX || pc->length > INT64_MAX - pc->offset))
+			return "an archive offset out of range";
+		end = pc->start + pc->length;
+	}
+	return NULL;
+}
+
 void plan_free(struct plan *p)
 {
 	free(p->v);

@@ -62,6 +62,14 @@ uint64_t lineage_size_of(const struct lineage *l, int64_t seq);
 /* Plan the move from state HEAD to state TARGET (both in the lineage). */
 void plan_move(const struct lineage *l, int64_t head, int64_t target, struct plan *p);
 
+/*
+ * The last check before a plan is carried out: its pieces are non-empty,
+ * sorted, disjoint and inside [0, target_size), and (unless it needs
+ * replay) each archive piece's host offset + length fits a file offset.
+ * NULL when it holds, else why not (a static string).  Pure and cheap.
+ */
+const char *plan_validate(const struct plan *p);
+
 void plan_free(struct plan *p);
 void lineage_free(struct lineage *l);
 

@@ -11,6 +11,7 @@
 #include "extents.h"
 #include "files.h"
 #include "hist.h"
+#include "history-check.h"
 #include "history.h"
 #include "image.h"
 #include "journal.h"
@@ -114,8 +115,14 @@ static int recover_commit(struct store *s, const struct journal_entry *e)
 	return rc;
 }
 
+/* A journal row is acted on only once it is one this ovl writes. */
 static int recover_one(struct store *s, const struct journal_entry *e)
 {
+	struct damage d;
+
+	damage_fail_init(&d, s);
+	if (journal_entry_validate(s, e, &d))
+		return OVL_EXIT_FAILURE;
 	if (strcmp(e->op, "commit") == 0)
 		return recover_commit(s, e);
 	if (strcmp(e->op, "undo") == 0)

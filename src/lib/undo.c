@@ -12,6 +12,7 @@
 #include "exitcodes.h"
 #include "extents.h"
 #include "files.h"
+#include "image.h"
 #include "lineage.h"
 #include "locate.h"
 #include "lock.h"
@@ -83,6 +84,37 @@ static int probe_images(const struct store *s, bool have_overlay)
 	int rc = have_overlay ? probe_qemu_locks(s->overlay) : OVL_EXIT_OK;
 
 	return rc ? rc : probe_qemu_locks(s->base);
+}
+
+/*
+ * The last check before the plan from state FROM to TARGET is carried
+ * out: the plan itself is sound (plan_validate), and the base has the
+ * size the history gives state FROM -- or, when a crashed undo is being
+ * finished, perhaps already the target's.  Otherwise the history does not
+ * describe this base, and nothing is written.
+ */
+static int check_plan(struct store *s, const struct plan *p, int64_t from, int64_t target,
+		      bool recovering)
+{
+	const char *why = plan_validate(p);
+	struct image img;
+	int rc;
+
+	if (why) {
+		ovl_error(s->db.path, "the move from state %" PRId64 " to state %" PRId64 ": %s: "
+			  "damaged history, nothing written", from, target, why);
+		return OVL_EXIT_FAILURE;
+	}
+	rc = image_read(s->base, s->base_format, &img);
+	if (!rc && img.virtual_size != p->from_size &&
+	    !(recovering && img.virtual_size == p->target_size)) {
+		ovl_error(s->db.path, "state %" PRId64 " is %" PRIu64 " bytes, but %s is %" PRIu64
+			  ": damaged history, nothing written", from, p->from_size,
+			  ovl_quote(s->base), img.virtual_size);
+		rc = OVL_EXIT_FAILURE;
+	}
+	image_free(&img);
+	return rc;
 }
 
 /* ------------------------------------------------------------ steps */
@@ -230,6 +262,9 @@ static int undo_in_store(struct store *s, const struct undo_opts *o, struct undo
 		rc = check_overlay_data(&c, o);
 	if (!rc) {
 		plan_move(&l, s->head, target, &p);
+		rc = check_plan(s, &p, s->head, target, false);
+	}
+	if (!rc) {
 		if (p.needs_replay && m == METHOD_EXTENTS) {
 			ovl_note("some archived data is compressed: using replay");
 			m = METHOD_REPLAY;
@@ -308,6 +343,10 @@ int undo_recover(struct store *s, const struct journal_entry *e)
 		ovl_error(s->dir, "journal names state %" PRId64 ", which is not kept", e->seq);
 		rc = OVL_EXIT_FAILURE;
 	}
+	if (!rc) {
+		plan_move(&l, s->head, e->seq, &p);
+		rc = check_plan(s, &p, s->head, e->seq, true);
+	}
 	if (!rc)
 		rc = probe_images(s, overlay_exists(s));
 	if (!rc && !renewed)
@@ -315,7 +354,6 @@ int undo_recover(struct store *s, const struct journal_entry *e)
 	if (!rc && !renewed)
 		rc = journal_step(s, e->id, "write");
 	if (!rc) {
-		plan_move(&l, s->head, e->seq, &p);
 		if (p.needs_replay)
 			m = METHOD_REPLAY;
 		rc = write_base(s, &l, &p, e->seq, m, false);

@@ -213,6 +213,11 @@ static void check_move(const struct history *h, int64_t head, int64_t target,
 		fail_with(v, "target_size %" PRIu64 ", target's size is %zu units",
 			  p.target_size, want.units);
 
+	/* Every plan the planner makes passes the last check before writing. */
+	const char *why = plan_validate(&p);
+	if (why)
+		fail_with(v, "plan_validate refuses the plan: %s", why);
+
 	/* The base is resized to the target's size, then the pieces copied. */
 	state_resize(&s, want.units);
 	for (size_t i = 0; i < p.n; i++) {
@@ -598,8 +603,47 @@ static void test_interleaved(void)
 	lineage_free(&h.l);
 }
 
+/* plan_validate on hand-made plans of a 16-unit target: each kind of
+ * piece that must never be written is refused. */
+static void expect_plan(const char *what, const struct piece *v, size_t n, bool replay,
+			const char *want)
+{
+	struct plan p = { (struct piece *)v, n, n, 0, 16 * U, 16 * U, false, replay };
+
+	is_str(plan_validate(&p), want, "plan_validate: %s", what);
+}
+
+static void test_plan_validate(void)
+{
+	static const struct piece good[] = {
+		{ 0, U, FROM_ARCHIVE, 1, 5 * U }, { U, 2 * U, FROM_PRISTINE, 0, 0 },
+		{ 15 * U, U, FROM_ZERO, 0, 0 },
+	};
+	static const struct piece past[] = { { 15 * U, 2 * U, FROM_ZERO, 0, 0 } };
+	static const struct piece wrap[] = { { UINT64_MAX - U + 1, 2 * U, FROM_ZERO, 0, 0 } };
+	static const struct piece overlap[] = {
+		{ 0, 2 * U, FROM_ZERO, 0, 0 }, { U, U, FROM_PRISTINE, 0, 0 },
+	};
+	static const struct piece unsorted[] = {
+		{ 4 * U, U, FROM_ZERO, 0, 0 }, { 0, U, FROM_PRISTINE, 0, 0 },
+	};
+	static const struct piece empty[] = { { 0, 0, FROM_ZERO, 0, 0 } };
+	static const struct piece far[] = { { 0, U, FROM_ARCHIVE, 1, UINT64_MAX - 10 } };
+
+	expect_plan("a sound plan passes", good, 3, false, NULL);
+	expect_plan("a piece past the target size", past, 1, false, "a piece outside the image");
+	expect_plan("a piece whose end wraps around", wrap, 1, false, "a piece outside the image");
+	expect_plan("overlapping pieces", overlap, 2, false, "pieces out of order or overlapping");
+	expect_plan("pieces out of order", unsorted, 2, false, "pieces out of order or overlapping");
+	expect_plan("an empty piece", empty, 1, false, "a piece of length zero");
+	expect_plan("an archive offset past INT64_MAX", far, 1, false,
+		    "an archive offset out of range");
+	expect_plan("a compressed piece has no offset when replay is used", far, 1, true, NULL);
+}
+
 int main(void)
 {
+	test_plan_validate();
 	test_hand_cases();
 	test_interleaved();
 	for (uint64_t seed = 1; seed <= HISTORIES; seed++)
