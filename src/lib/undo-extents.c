@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "archive-check.h"
 #include "exitcodes.h"
 #include "lineage.h"
 #include "nbdserver.h"
@@ -147,15 +148,18 @@ static uint64_t archive_need(const struct piece *order, size_t n, size_t i, size
 	return need;
 }
 
-/* Open archive SEQ, check it holds NEED bytes, advise its pieces. */
+/* Judge archive SEQ and match its digest, check it holds NEED bytes,
+ * advise its pieces. */
 static int advise_archive(struct store *s, const struct piece *order, size_t from, size_t to,
 			  uint64_t need)
 {
-	char *path = lineage_archive(s, order[from].seq);
-	int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	int rc = store_archive_check(s, order[from].seq);
+	char *path = rc ? NULL : lineage_archive(s, order[from].seq);
+	int fd = path ? open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
 	struct stat st;
-	int rc = OVL_EXIT_OK;
 
+	if (rc)
+		return rc;
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		ovl_error_errno(path ? path : s->dir, path ? errno : ENOENT,
 				"archive of commit %" PRId64 " is missing", order[from].seq);
@@ -216,6 +220,8 @@ int undo_prepare_sources(struct store *s, const struct plan *p)
 		rc = advise_archive(s, order, i, next, need);
 		i = next;
 	}
+	if (!rc && p->needs_pristine)
+		rc = store_pristine_check(s, true);
 	if (!rc)
 		advise_pristine(s, order, p->n);
 	free(order);
