@@ -192,10 +192,31 @@ int history_rollback(struct store *s, struct pending_commit *pc)
 	return db_finish(&s->db, rc);
 }
 
+/*
+ * Commit the archive into the base, which qemu-img reaches through our
+ * descriptor (/dev/fd/N): the base's directory may be another user's, who
+ * could swap its name for a link to a file of root's as qemu-img starts.
+ * Opened without following a link or blocking, and only a regular file.
+ */
 static int run_commit(struct store *s, const char *archive, bool progress)
 {
-	return qemu_commit(image_opts_over(archive, s->base, s->base_format), s->base,
-			   "cannot commit into the base", progress);
+	int fd = open(s->base, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+	char *target;
+	int rc;
+
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		ovl_error_errno(s->base, fd < 0 ? errno : EINVAL, "cannot open the base to commit");
+		if (fd >= 0)
+			close(fd);
+		return OVL_EXIT_FAILURE;
+	}
+	target = qemu_fd_path(fd);
+	rc = qemu_commit_keep(image_opts_over(archive, target, s->base_format), fd, s->base,
+			      "cannot commit into the base", progress);
+	free(target);
+	close(fd);
+	return rc;
 }
 
 static bool same_file_state(const struct stat *a, const struct stat *b)
