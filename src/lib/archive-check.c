@@ -165,7 +165,7 @@ int store_archive_check(struct store *s, int64_t seq)
 	return rc;
 }
 
-int store_pristine_check(struct store *s, bool digest_holds)
+int store_pristine_check(struct store *s, enum pristine_check how)
 {
 	char *digest = NULL;
 	int64_t size = 0;
@@ -182,12 +182,11 @@ int store_pristine_check(struct store *s, bool digest_holds)
 				  "'pristine_size'", NULL);
 	if (!rc)
 		rc = judge_file_kind(s->pristine, "pristine copy");
-	if (!rc && digest_holds)
+	if (!rc && how == PRISTINE_DIGEST)
 		rc = match_digest(s->pristine, digest, "pristine copy");
-	/* A fold interrupted by a crash may have grown it too. */
 	if (!rc)
 		rc = judge_image(s->pristine, s->base_format, "pristine copy", (uint64_t)size,
-				 digest_holds ? (uint64_t)size : UINT64_MAX, false);
+				 how == PRISTINE_MID_FOLD ? UINT64_MAX : (uint64_t)size, false);
 	free(digest);
 	return rc;
 }

@@ -27,12 +27,20 @@
  */
 int store_archive_check(struct store *s, int64_t seq);
 
-/* The pristine copy: judged in the base's format (no backing file, the
- * logged size) and, when DIGEST_HOLDS, its digest matched against the log
- * (not while a fold into it is being finished after a crash: it is then
- * partly written, and grown at most, and the digest is logged once the
- * fold ends). */
-int store_pristine_check(struct store *s, bool digest_holds);
+/* How much of the pristine copy's log still holds. */
+enum pristine_check {
+	PRISTINE_DIGEST,    /* judged, its logged size, its logged digest */
+	PRISTINE_JUDGE,     /* judged, its logged size; no digest (the extents
+			     * undo reads a few ranges of it, and its digest
+			     * costs a read of the whole base image) */
+	PRISTINE_MID_FOLD,  /* judged, at least its logged size: a fold that a
+			     * crash interrupted has written part of it, and
+			     * its digest is logged once the fold ends */
+};
+
+/* The pristine copy judged in the base's format (no backing file) and,
+ * as HOW says, its size and digest matched against the log. */
+int store_pristine_check(struct store *s, enum pristine_check how);
 
 /*
  * Judge the qcow2 file PATH as an archive made from an overlay of

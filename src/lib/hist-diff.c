@@ -478,7 +478,7 @@ static int serve_and_read(struct store *s, const struct lineage *l, struct side 
  * logged digests. */
 static int check_sources(struct store *s, const struct lineage *l, int64_t seq)
 {
-	int rc = store_pristine_check(s, true);
+	int rc = store_pristine_check(s, PRISTINE_DIGEST);
 
 	for (size_t k = 0; !rc && k < l->n && l->c[k].seq <= seq; k++)
 		rc = store_archive_check(s, l->c[k].seq);

@@ -81,7 +81,7 @@ static void make_plan(struct store *s, const struct retention_policy *keep,
 static int check_fold_sources(struct store *s, int64_t fold_to, bool pristine_digest_holds)
 {
 	struct lineage l;
-	int rc = store_pristine_check(s, pristine_digest_holds);
+	int rc = store_pristine_check(s, pristine_digest_holds ? PRISTINE_DIGEST : PRISTINE_MID_FOLD);
 
 	if (!rc)
 		rc = lineage_load(s, &l);

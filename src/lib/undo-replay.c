@@ -25,7 +25,7 @@
  * TARGET are judged and match their logged digests. */
 int check_replay_archives(struct store *s, const struct lineage *l, int64_t target)
 {
-	int rc = store_pristine_check(s, true);
+	int rc = store_pristine_check(s, PRISTINE_DIGEST);
 
 	for (size_t i = 0; !rc && i < l->n && l->c[i].seq <= target; i++)
 		rc = store_archive_check(s, l->c[i].seq);
