@@ -1,11 +1,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "archive-check.h"
 #include "chain.h"
@@ -13,6 +15,11 @@
 #include "exitcodes.h"
 #include "lineage.h"
 #include "report.h"
+#include "siblings.h"
+
+/* qcow2 incompatible feature bits (docs/interop/qcow2.txt). */
+#define QCOW2_INCOMPAT_CORRUPT (1ULL << 1)
+#define QCOW2_INCOMPAT_DATA_FILE (1ULL << 2)
 
 /* The one form of every refusal here: "'FILE': WHAT WHY: refused". */
 static int refused(const char *path, const char *what, const char *why)
@@ -126,11 +133,40 @@ static int load_row(struct store *s, int64_t seq, struct archive_row *r)
 	return rc;
 }
 
+/* The header, judged in-process (no qemu-img run): qcow2, no external
+ * data file, not encrypted, not marked corrupt, virtual size in [lo, hi]. */
+static int judge_header(const char *path, const char *what, uint64_t lo, uint64_t hi)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	unsigned char crypt[4] = { 0 };
+	struct qcow2_header h = { 0 };
+	int rc = OVL_EXIT_OK;
+
+	if (fd < 0) {
+		ovl_error_errno(path, errno, "%s cannot be opened", what);
+		return OVL_EXIT_FAILURE;
+	}
+	if (qcow2_header_read(fd, &h) < 0 || pread(fd, crypt, 4, 32) != 4)
+		rc = refused(path, what, "is not a qcow2 image");
+	else if (h.incompatible & QCOW2_INCOMPAT_DATA_FILE)
+		rc = refused(path, what, "has a qcow2 external data file");
+	else if (h.incompatible & QCOW2_INCOMPAT_CORRUPT)
+		rc = refused(path, what, "is marked corrupt in its header");
+	else if (crypt[0] | crypt[1] | crypt[2] | crypt[3])
+		rc = refused(path, what, "is encrypted");
+	else if (h.size < lo || h.size > hi)
+		rc = refused(path, what, "has a virtual size other than the logged one");
+	qcow2_header_free(&h);
+	close(fd);
+	return rc;
+}
+
 /*
  * An overlay no larger than the base it was committed into, or exactly
  * the size it grew the base to: anything else would resize the base.
+ * OPENED_BY_QEMU: judged by qemu-img info and check, else by its header.
  */
-static int judge_archive(const char *path, const struct archive_row *r)
+static int judge_archive(const char *path, const struct archive_row *r, bool opened_by_qemu)
 {
 	uint64_t hi = (uint64_t)r->size_after;
 	uint64_t lo = r->size_after > r->size_before ? hi : 1;
@@ -139,11 +175,12 @@ static int judge_archive(const char *path, const struct archive_row *r)
 	 * logged yet: any size is one the commit may have. */
 	if (!r->digest)
 		hi = UINT64_MAX;
-
+	if (!opened_by_qemu)
+		return judge_header(path, "archive", lo, hi);
 	return judge_image(path, "qcow2", "archive", lo, hi, true);
 }
 
-int store_archive_check(struct store *s, int64_t seq)
+static int check_archive(struct store *s, int64_t seq, bool opened_by_qemu)
 {
 	struct archive_row r = { 0 };
 	char *path = lineage_archive(s, seq);
@@ -159,10 +196,20 @@ int store_archive_check(struct store *s, int64_t seq)
 		rc = judge_file_kind(path, "archive") ? OVL_EXIT_FAILURE
 						      : match_digest(path, r.digest, "archive");
 	if (!rc)
-		rc = judge_archive(path, &r);
+		rc = judge_archive(path, &r, opened_by_qemu);
 	free(r.digest);
 	free(path);
 	return rc;
+}
+
+int store_archive_check(struct store *s, int64_t seq)
+{
+	return check_archive(s, seq, true);
+}
+
+int store_archive_check_raw(struct store *s, int64_t seq)
+{
+	return check_archive(s, seq, false);
 }
 
 int store_pristine_check(struct store *s, enum pristine_check how)

@@ -153,7 +153,7 @@ static uint64_t archive_need(const struct piece *order, size_t n, size_t i, size
 static int advise_archive(struct store *s, const struct piece *order, size_t from, size_t to,
 			  uint64_t need)
 {
-	int rc = store_archive_check(s, order[from].seq);
+	int rc = store_archive_check_raw(s, order[from].seq);
 	char *path = rc ? NULL : lineage_archive(s, order[from].seq);
 	int fd = path ? open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
 	struct stat st;
