@@ -263,7 +263,7 @@ static int run_history_steps(struct store *s, const struct chain *c, const struc
 
 	if (rc)
 		return rc;
-	rc = history_archive(s, chain_top(c)->path, &pc);
+	rc = history_archive(s, chain_top(c), &pc);
 	if (rc) {
 		history_rollback(s, &pc);
 		pending_commit_free(&pc);

@@ -50,8 +50,10 @@ static int copy_fds(int src, int dst, uint64_t size, const char *src_path,
 {
 	struct sparse_copy c = { dst, NULL };
 
+	/* The copy's digest, read from the copy: the source may belong to
+	 * someone who changes it while we read. */
 	if (try_reflink(src, dst) == 0)
-		return digest_file(src_path, digest_out) ? -1 : 0;
+		return digest_fd(dst, src_path, digest_out) ? -1 : 0;
 	c.digest = digest_new();
 	if (for_each_data_chunk(src, size, copy_chunk, &c) < 0 ||
 	    ftruncate(dst, (off_t)size) < 0) {
@@ -62,6 +64,26 @@ static int copy_fds(int src, int dst, uint64_t size, const char *src_path,
 	}
 	digest_finish(c.digest, size, digest_out);
 	return 0;
+}
+
+int copy_fd_sparse(int src, const char *src_path, int dst, const char *dst_path,
+		   char digest_out[DIGEST_STR_LEN])
+{
+	struct stat st;
+
+	if (fstat(src, &st) < 0) {
+		ovl_error_errno(src_path, errno, "cannot open to copy");
+		return OVL_EXIT_FAILURE;
+	}
+	if (copy_fds(src, dst, (uint64_t)st.st_size, src_path, digest_out) < 0) {
+		ovl_error_errno(dst_path, errno, "cannot copy %s", ovl_quote(src_path));
+		return OVL_EXIT_FAILURE;
+	}
+	if (fsync(dst) < 0) {
+		ovl_error_errno(dst_path, errno, "cannot sync copy to disk");
+		return OVL_EXIT_FAILURE;
+	}
+	return OVL_EXIT_OK;
 }
 
 int copy_file_sparse(const char *src_path, const char *dst_path,

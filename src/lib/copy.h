@@ -14,4 +14,9 @@
  */
 int copy_file_sparse(const char *src, const char *dst, char digest_out[DIGEST_STR_LEN]);
 
+/* The same between open files (paths only for messages): DST is reached
+ * through its descriptor, whatever happens to its name meanwhile. */
+int copy_fd_sparse(int src, const char *src_path, int dst, const char *dst_path,
+		   char digest_out[DIGEST_STR_LEN]);
+
 #endif

@@ -132,17 +132,14 @@ static int feed_chunk(void *arg, uint64_t offset, const unsigned char *buf, size
 	return 0;
 }
 
-int digest_file(const char *path, char out[DIGEST_STR_LEN])
+int digest_fd(int fd, const char *path, char out[DIGEST_STR_LEN])
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct digest *d;
 	struct stat st;
 	int rc;
 
-	if (fd < 0 || fstat(fd, &st) < 0) {
+	if (fstat(fd, &st) < 0) {
 		ovl_error_errno(path, errno, "cannot open to checksum");
-		if (fd >= 0)
-			close(fd);
 		return OVL_EXIT_FAILURE;
 	}
 	d = digest_new();
@@ -150,8 +147,21 @@ int digest_file(const char *path, char out[DIGEST_STR_LEN])
 	if (rc < 0)
 		ovl_error_errno(path, errno, "cannot read to checksum");
 	digest_finish(d, (uint64_t)st.st_size, out);
-	close(fd);
 	return rc < 0 ? OVL_EXIT_FAILURE : OVL_EXIT_OK;
+}
+
+int digest_file(const char *path, char out[DIGEST_STR_LEN])
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0) {
+		ovl_error_errno(path, errno, "cannot open to checksum");
+		return OVL_EXIT_FAILURE;
+	}
+	rc = digest_fd(fd, path, out);
+	close(fd);
+	return rc;
 }
 
 struct digest_job {

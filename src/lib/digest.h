@@ -37,6 +37,8 @@ void digest_finish(struct digest *d, uint64_t file_size, char out[DIGEST_STR_LEN
 /* Digest of a whole file (reading only its data segments).  Returns an
  * exit code, reported. */
 int digest_file(const char *path, char out[DIGEST_STR_LEN]);
+/* The same of an open file (PATH names it in messages). */
+int digest_fd(int fd, const char *path, char out[DIGEST_STR_LEN]);
 
 /* The same in a background thread, so hashing overlaps a qemu-img run. */
 struct digest_job;

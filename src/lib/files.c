@@ -97,7 +97,7 @@ static void random_suffix(char *out, size_t n)
 	out[n - 1] = '\0';
 }
 
-char *tmp_create_beside(const char *target)
+int tmp_create_beside_fd(const char *target, char **path_out)
 {
 	char *prefix = tmp_prefix_for(target);
 	int saved = 0;
@@ -106,11 +106,11 @@ char *tmp_create_beside(const char *target)
 		char suffix[13];
 		random_suffix(suffix, sizeof(suffix));
 		char *path = xasprintf("%s%s", prefix, suffix);
-		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd >= 0) {
-			close(fd);
 			free(prefix);
-			return path;
+			*path_out = path;
+			return fd;
 		}
 		saved = errno;
 		free(path);
@@ -119,7 +119,18 @@ char *tmp_create_beside(const char *target)
 	}
 	ovl_error_errno(target, saved, "cannot create a temporary file beside it");
 	free(prefix);
-	return NULL;
+	*path_out = NULL;
+	return -1;
+}
+
+char *tmp_create_beside(const char *target)
+{
+	char *path;
+	int fd = tmp_create_beside_fd(target, &path);
+
+	if (fd >= 0)
+		close(fd);
+	return path;
 }
 
 static int remove_matching(DIR *d, const char *dir, const char *name_prefix)
@@ -233,6 +244,28 @@ int rename_noreplace(const char *from, const char *to)
 	return finish_rename(from, to, rc);
 }
 
+/* Is the file at PATH (not followed) the inode FD holds? */
+static bool path_holds_fd(const char *path, int fd)
+{
+	struct stat a, b;
+
+	return lstat(path, &a) == 0 && fstat(fd, &b) == 0 &&
+	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+int rename_replace_checked(const char *from, const char *to, int fd)
+{
+	if (rename(from, to) < 0)
+		return finish_rename(from, to, -1);
+	if (!path_holds_fd(to, fd)) {
+		ovl_error(to, "the temporary file %s was replaced by another file "
+			  "before it was renamed into place; that file is left there, "
+			  "nothing was written through it", ovl_quote(from));
+		return OVL_EXIT_FAILURE;
+	}
+	return finish_rename(from, to, 0);
+}
+
 static int copy_label(int fd, const char *path, const char *label_from)
 {
 #ifdef HAVE_SELINUX
@@ -253,25 +286,41 @@ static int copy_label(int fd, const char *path, const char *label_from)
 	return OVL_EXIT_OK;
 }
 
+int copy_file_attrs_fd(int fd, const char *path, const struct stat *st,
+		       const char *label_from)
+{
+	/* chown first: it clears set-id bits that fchmod then restores. */
+	if (fchown(fd, st->st_uid, st->st_gid) < 0) {
+		ovl_error_errno(path, errno, "cannot set owner %u:%u",
+				(unsigned)st->st_uid, (unsigned)st->st_gid);
+		return OVL_EXIT_FAILURE;
+	}
+	if (fchmod(fd, st->st_mode & 07777) < 0) {
+		ovl_error_errno(path, errno, "cannot set mode %04o", st->st_mode & 07777);
+		return OVL_EXIT_FAILURE;
+	}
+	return copy_label(fd, path, label_from);
+}
+
 int copy_file_attrs(const char *path, const struct stat *st, const char *label_from)
 {
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	int rc = OVL_EXIT_OK;
+	int rc;
 
 	if (fd < 0) {
 		ovl_error_errno(path, errno, "cannot open");
 		return OVL_EXIT_FAILURE;
 	}
-	/* chown first: it clears set-id bits that fchmod then restores. */
-	if (fchown(fd, st->st_uid, st->st_gid) < 0) {
-		ovl_error_errno(path, errno, "cannot set owner %u:%u",
-				(unsigned)st->st_uid, (unsigned)st->st_gid);
-		rc = OVL_EXIT_FAILURE;
-	} else if (fchmod(fd, st->st_mode & 07777) < 0) {
-		ovl_error_errno(path, errno, "cannot set mode %04o", st->st_mode & 07777);
-		rc = OVL_EXIT_FAILURE;
-	} else
-		rc = copy_label(fd, path, label_from);
+	rc = copy_file_attrs_fd(fd, path, st, label_from);
 	close(fd);
 	return rc;
+}
+
+int fsync_fd(int fd, const char *path)
+{
+	if (fsync(fd) < 0) {
+		ovl_error_errno(path, errno, "cannot sync to disk");
+		return OVL_EXIT_FAILURE;
+	}
+	return OVL_EXIT_OK;
 }

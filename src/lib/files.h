@@ -31,6 +31,15 @@ char *tmp_prefix_for(const char *target);
  */
 char *tmp_create_beside(const char *target);
 
+/*
+ * The same, keeping the file open (O_RDWR, close-on-exec): its descriptor
+ * is returned and its path put in *path (malloc'ed).  Work that must
+ * reach this inode and no other goes through the descriptor (qemu-img is
+ * handed "/dev/fd/N"): the name lies in a directory another user may
+ * write, who could swap it.  -1 after printing an error.
+ */
+int tmp_create_beside_fd(const char *target, char **path);
+
 /* Remove temporary files a crashed run left beside TARGET.  Returns how
  * many were removed, -1 on error (reported). */
 int tmp_remove_leftovers(const char *target);
@@ -49,9 +58,24 @@ int rename_replace(const char *from, const char *to);
 int rename_noreplace(const char *from, const char *to);
 
 /*
+ * rename_replace() of a temporary file made by tmp_create_beside_fd,
+ * then a check that the file now at TO is the inode FD holds.  If another
+ * user swapped FROM in between, what was renamed is theirs (a file or link
+ * in a directory they write, never written through by us): it is left
+ * where it is and an error is reported (OVL_EXIT_FAILURE).
+ */
+int rename_replace_checked(const char *from, const char *to, int fd);
+
+/*
  * Give PATH the owner, group and mode in ST, and the SELinux label of
  * LABEL_FROM where there is one.  Reports errors.
  */
 int copy_file_attrs(const char *path, const struct stat *st, const char *label_from);
+/* The same on an open file (PATH only names it in messages). */
+int copy_file_attrs_fd(int fd, const char *path, const struct stat *st,
+		       const char *label_from);
+
+/* fsync an open file; PATH names it in the message. */
+int fsync_fd(int fd, const char *path);
 
 #endif

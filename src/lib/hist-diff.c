@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "archive-check.h"
 #include "exitcodes.h"
 #include "guestfs-view.h"
 #include "hist.h"
@@ -416,6 +417,18 @@ static int serve_and_read(struct store *s, const struct lineage *l, struct side 
 	return rc;
 }
 
+/* Before any state is served: the pristine copy and every archive the two
+ * states stack (the kept ones up to SEQ) are judged and match their
+ * logged digests. */
+static int check_sources(struct store *s, const struct lineage *l, int64_t seq)
+{
+	int rc = store_pristine_check(s, PRISTINE_DIGEST);
+
+	for (size_t k = 0; !rc && k < l->n && l->c[k].seq <= seq; k++)
+		rc = store_archive_check(s, l->c[k].seq);
+	return rc;
+}
+
 int hist_diff(struct store *s, int64_t seq, enum output_format out)
 {
 	struct lineage l;
@@ -431,6 +444,8 @@ int hist_diff(struct store *s, int64_t seq, enum output_format out)
 		ovl_error(s->dir, "the store has no pristine copy");
 		rc = OVL_EXIT_FAILURE;
 	}
+	if (!rc)
+		rc = check_sources(s, &l, seq);
 	if (rc || !(dir = privdir_create("ovl-diff", s->base))) {
 		lineage_free(&l);
 		return rc ? rc : OVL_EXIT_FAILURE;

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "archive-check.h"
 #include "digest.h"
 #include "exitcodes.h"
 #include "files.h"
@@ -70,6 +71,26 @@ static void make_plan(struct store *s, const struct retention_policy *keep,
 	free(times);
 	free(idx);
 	free(kept);
+}
+
+/*
+ * Before a fold: the pristine copy and every archive in (oldest, fold_to]
+ * judged, their digests matched.  The pristine's digest only when
+ * PRISTINE_DIGEST_HOLDS: a fold a crash interrupted has written part of it.
+ */
+static int check_fold_sources(struct store *s, int64_t fold_to, bool pristine_digest_holds)
+{
+	struct lineage l;
+	int rc = store_pristine_check(s, pristine_digest_holds ? PRISTINE_DIGEST : PRISTINE_MID_FOLD);
+
+	if (!rc)
+		rc = lineage_load(s, &l);
+	if (rc)
+		return rc;
+	for (size_t i = 0; !rc && i < l.n && l.c[i].seq <= fold_to; i++)
+		rc = store_archive_check(s, l.c[i].seq);
+	lineage_free(&l);
+	return rc;
 }
 
 /* Commit every kept archive in (oldest, fold_to] into the pristine copy,
@@ -169,7 +190,10 @@ static int finish(struct store *s, int64_t id)
 static int run_prune(struct store *s, int64_t fold_to)
 {
 	int64_t id;
-	int rc = db_begin(&s->db);
+	int rc = fold_to != s->oldest ? check_fold_sources(s, fold_to, true) : OVL_EXIT_OK;
+
+	if (!rc)
+		rc = db_begin(&s->db);
 
 	if (!rc)
 		rc = journal_add(s, "prune", fold_to, "fold", NULL, &id);
@@ -242,6 +266,8 @@ int prune_recover(struct store *s, const struct journal_entry *e)
 	ovl_note("finishing the prune to state %" PRId64 ", interrupted at step %s", e->seq, e->step);
 	if (strcmp(e->step, "fold") == 0) {
 		if (e->seq != s->oldest)
+			rc = check_fold_sources(s, e->seq, false);
+		if (!rc && e->seq != s->oldest)
 			rc = fold(s, e->seq);
 		if (!rc)
 			rc = log_fold(s, e->seq, e->id);

@@ -1,12 +1,15 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "archive-check.h"
 #include "copy.h"
 #include "digest.h"
 #include "exitcodes.h"
@@ -83,16 +86,25 @@ int history_begin(struct store *s, const char *message, const char *tag,
 	return rc;
 }
 
-/* Another filesystem: a copy, made under a temporary name. */
-static int archive_by_copy(const char *overlay, const char *archive)
+/*
+ * A copy of the overlay's data in a new file of the store's own (0600,
+ * ours), judged before it is named: from here on only the copy is used.
+ * Used when the overlay is someone else's (they could change the inode
+ * the store keeps) or on another filesystem.
+ */
+static int archive_by_copy(int src, const struct image *top, const char *archive)
 {
 	char digest[DIGEST_STR_LEN];
-	char *tmp = tmp_create_beside(archive);
+	char *tmp;
+	int fd = tmp_create_beside_fd(archive, &tmp);
 	int rc;
 
-	if (!tmp)
+	if (fd < 0)
 		return OVL_EXIT_FAILURE;
-	rc = copy_file_sparse(overlay, tmp, digest);
+	rc = copy_fd_sparse(src, top->path, fd, tmp, digest);
+	close(fd);
+	if (!rc)
+		rc = store_image_judge(tmp, "qcow2", top->virtual_size, "archive");
 	if (!rc)
 		rc = rename_noreplace(tmp, archive);
 	if (rc)
@@ -101,18 +113,67 @@ static int archive_by_copy(const char *overlay, const char *archive)
 	return rc;
 }
 
-int history_archive(struct store *s, const char *overlay, struct pending_commit *pc)
+/*
+ * May the store keep the overlay's own inode?  Only when nobody but us can
+ * change it: ours, not writable by group or others, and no other name
+ * (another link would let its holder's directory rights keep a way in).
+ */
+static bool only_ours(const struct stat *st)
 {
+	return st->st_uid == geteuid() && !(st->st_mode & (S_IWGRP | S_IWOTH)) &&
+	       st->st_nlink == 1;
+}
+
+/* A second name in the store for the inode FD holds (the one judged), not
+ * for whatever the overlay's name leads to now.  0, or -1 with errno. */
+static int link_fd(int fd, const char *archive)
+{
+	char proc[64];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	return linkat(AT_FDCWD, proc, AT_FDCWD, archive, AT_SYMLINK_FOLLOW);
+}
+
+/* The overlay, opened without following a link or blocking, and still the
+ * file chain_open judged. */
+static int open_judged(const struct image *top, struct stat *st)
+{
+	int fd = open(top->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, st) < 0) {
+		ovl_error_errno(top->path, errno, "cannot open to archive");
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st->st_mode) || st->st_dev != top->dev || st->st_ino != top->ino) {
+		ovl_error(top->path, "the overlay was replaced since it was read: refused");
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int history_archive(struct store *s, const struct image *top, struct pending_commit *pc)
+{
+	struct stat st;
+	int fd = open_judged(top, &st);
+	int rc = OVL_EXIT_OK;
+
 	(void)s;
+	if (fd < 0)
+		return OVL_EXIT_FAILURE;
 	/* The same inode under two names: the overlay is never written
 	 * again (commit -d, then a new file is renamed over its path). */
-	if (link(overlay, pc->archive) == 0)
-		return fsync_parent_dir(pc->archive);
-	if (errno != EXDEV && errno != EPERM) {
-		ovl_error_errno(pc->archive, errno, "cannot archive %s", ovl_quote(overlay));
-		return OVL_EXIT_FAILURE;
-	}
-	return archive_by_copy(overlay, pc->archive);
+	if (only_ours(&st) && link_fd(fd, pc->archive) == 0)
+		rc = fsync_parent_dir(pc->archive);
+	else if (only_ours(&st) && errno != EXDEV && errno != EPERM && errno != ENOENT) {
+		ovl_error_errno(pc->archive, errno, "cannot archive %s", ovl_quote(top->path));
+		rc = OVL_EXIT_FAILURE;
+	} else
+		rc = archive_by_copy(fd, top, pc->archive);
+	close(fd);
+	return rc;
 }
 
 /*
@@ -146,10 +207,31 @@ int history_rollback(struct store *s, struct pending_commit *pc)
 	return db_finish(&s->db, rc);
 }
 
+/*
+ * Commit the archive into the base, which qemu-img reaches through our
+ * descriptor (/dev/fd/N): the base's directory may be another user's, who
+ * could swap its name for a link to a file of root's as qemu-img starts.
+ * Opened without following a link or blocking, and only a regular file.
+ */
 static int run_commit(struct store *s, const char *archive, bool progress)
 {
-	return qemu_commit(image_opts_over(archive, s->base, s->base_format), s->base,
-			   "cannot commit into the base", progress);
+	int fd = open(s->base, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+	char *target;
+	int rc;
+
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		ovl_error_errno(s->base, fd < 0 ? errno : EINVAL, "cannot open the base to commit");
+		if (fd >= 0)
+			close(fd);
+		return OVL_EXIT_FAILURE;
+	}
+	target = qemu_fd_path(fd);
+	rc = qemu_commit_keep(image_opts_over(archive, target, s->base_format), fd, s->base,
+			      "cannot commit into the base", progress);
+	free(target);
+	close(fd);
+	return rc;
 }
 
 static bool same_file_state(const struct stat *a, const struct stat *b)

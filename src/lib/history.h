@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "extents.h"
+#include "image.h"
 #include "journal.h"
 #include "store.h"
 
@@ -39,8 +40,17 @@ struct pending_commit {
 int history_begin(struct store *s, const char *message, const char *tag,
 		  uint64_t size, uint64_t base_size, struct pending_commit *pc);
 
-/* Put the overlay's file into the store (link, else copy). */
-int history_archive(struct store *s, const char *overlay, struct pending_commit *pc);
+/*
+ * Put the overlay TOP (as chain_open read and judged it) into the store.
+ * The store keeps the overlay's own inode (a hard link) only when nobody
+ * else can change it: owned by the running user, not writable by group or
+ * others, no other link.  Otherwise (or across filesystems) its data is
+ * copied into a new file of the store's own, 0600, and that copy is
+ * judged (qcow2, no external data file, not encrypted, TOP's virtual
+ * size, qemu-img check) before it is named: only the copy is used after.
+ * An overlay that is no longer the inode judged is refused.
+ */
+int history_archive(struct store *s, const struct image *top, struct pending_commit *pc);
 
 /* Undo history_begin/history_archive: nothing reached the base. */
 int history_rollback(struct store *s, struct pending_commit *pc);

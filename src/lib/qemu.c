@@ -57,8 +57,20 @@ static void set_run_opts(enum qemu_run_kind kind, struct run_opts *o)
 	o->capture_stdout = kind != QEMU_WRITE_PROGRESS;
 }
 
+char *qemu_fd_path(int fd)
+{
+	return xasprintf("/dev/fd/%d", fd);
+}
+
 int qemu_img(struct argv *args, enum qemu_run_kind kind,
 	     const char *subject, const char *what, struct run_result *res)
+{
+	return qemu_img_keep(args, kind, NULL, 0, subject, what, res);
+}
+
+int qemu_img_keep(struct argv *args, enum qemu_run_kind kind, const int *keep_fds,
+		  size_t n_keep, const char *subject, const char *what,
+		  struct run_result *res)
 {
 	struct argv full = ARGV_INIT;
 	struct run_opts opts;
@@ -68,6 +80,8 @@ int qemu_img(struct argv *args, enum qemu_run_kind kind,
 	for (size_t i = 0; i < args->n; i++)
 		argv_push(&full, args->v[i]);
 	set_run_opts(kind, &opts);
+	opts.keep_fds = keep_fds;
+	opts.n_keep_fds = n_keep;
 	status = run_program(argv_vec(&full), &opts, res);
 	argv_free(&full);
 	if (status != 0 && (subject || what)) {
@@ -125,6 +139,12 @@ char *qemu_failure_text(const struct run_result *res)
 
 int qemu_commit(char *image_opts, const char *subject, const char *what, bool progress)
 {
+	return qemu_commit_keep(image_opts, -1, subject, what, progress);
+}
+
+int qemu_commit_keep(char *image_opts, int keep_fd, const char *subject, const char *what,
+		     bool progress)
+{
 	struct argv args = ARGV_INIT;
 	struct run_result res;
 	bool show = progress && isatty(STDOUT_FILENO);
@@ -135,7 +155,8 @@ int qemu_commit(char *image_opts, const char *subject, const char *what, bool pr
 	argv_push(&args, show ? "-p" : "-q");
 	argv_push(&args, "--image-opts");
 	argv_push_owned(&args, image_opts);
-	status = qemu_img(&args, show ? QEMU_WRITE_PROGRESS : QEMU_WRITE, subject, what, &res);
+	status = qemu_img_keep(&args, show ? QEMU_WRITE_PROGRESS : QEMU_WRITE, &keep_fd,
+			       keep_fd >= 0 ? 1 : 0, subject, what, &res);
 	run_result_free(&res);
 	argv_free(&args);
 	return status == 0 ? 0 : 1;

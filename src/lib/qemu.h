@@ -42,11 +42,28 @@ int qemu_img(struct argv *args, enum qemu_run_kind kind,
 	     const char *subject, const char *what, struct run_result *res);
 
 /*
+ * qemu_img() whose child inherits the descriptors KEEP_FDS (N_KEEP of
+ * them) at their own numbers, and no other child does: a file we made is
+ * then named to qemu-img as qemu_fd_path(fd), which reaches that inode
+ * whatever another user did to its name since.
+ */
+int qemu_img_keep(struct argv *args, enum qemu_run_kind kind, const int *keep_fds,
+		  size_t n_keep, const char *subject, const char *what,
+		  struct run_result *res);
+
+/* "/dev/fd/N" for a descriptor a qemu-img child keeps.  Malloc'ed. */
+char *qemu_fd_path(int fd);
+
+/*
  * qemu-img commit -d of the image IMAGE_OPTS opens (its backing named in
  * it), with progress on a terminal when asked.  Takes IMAGE_OPTS
  * (malloc'ed).  0, or 1 after reporting "SUBJECT: WHAT: why".
  */
 int qemu_commit(char *image_opts, const char *subject, const char *what, bool progress);
+/* The same, the child keeping descriptor KEEP_FD (-1: none), which
+ * IMAGE_OPTS names as qemu_fd_path(KEEP_FD). */
+int qemu_commit_keep(char *image_opts, int keep_fd, const char *subject, const char *what,
+		     bool progress);
 
 /*
  * qemu-img's diagnostic from a failed run, fit for the end of a message:

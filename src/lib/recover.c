@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "archive-check.h"
 #include "chain.h"
 #include "digest.h"
 #include "exitcodes.h"
@@ -77,7 +78,10 @@ static int finish_commit(struct store *s, struct pending_commit *pc, bool from_c
 	uint64_t vsize = 0;
 	int rc = OVL_EXIT_OK;
 
-	if (from_commit) {
+	/* Judged (and its digest matched, once logged) before its data goes
+	 * into the base or its map into the log. */
+	rc = store_archive_check(s, pc->seq);
+	if (!rc && from_commit) {
 		rc = archive_size(pc->archive, &vsize);
 		if (!rc)
 			rc = history_commit_archive(s, pc, vsize, false);

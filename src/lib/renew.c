@@ -45,7 +45,11 @@ static char *creation_options(const struct image *top)
 	return sb_detach(&sb);
 }
 
-static int run_create(const struct image *top, const char *new_path)
+/* qemu-img create of the new overlay into our open file FD (named to it as
+ * /dev/fd/FD): the temporary name lies in the overlay's directory, which
+ * another user may write, and they could swap it for a link to a file of
+ * root's between our O_EXCL create and qemu-img opening a name. */
+static int run_create(const struct image *top, int fd)
 {
 	struct argv args = ARGV_INIT;
 	struct run_result res;
@@ -63,10 +67,10 @@ static int run_create(const struct image *top, const char *new_path)
 	argv_push(&args, top->backing_format);
 	argv_push(&args, "-o");
 	argv_push_owned(&args, creation_options(top));
-	argv_push_owned(&args, qemu_path_arg(new_path));
+	argv_push_owned(&args, qemu_fd_path(fd));
 	argv_pushf(&args, "%" PRIu64, top->virtual_size);
-	status = qemu_img(&args, QEMU_WRITE, top->path,
-			  "cannot create the new overlay", &res);
+	status = qemu_img_keep(&args, QEMU_WRITE, &fd, 1, top->path,
+			       "cannot create the new overlay", &res);
 	run_result_free(&res);
 	argv_free(&args);
 	return status == 0 ? OVL_EXIT_OK : OVL_EXIT_FAILURE;
@@ -74,19 +78,16 @@ static int run_create(const struct image *top, const char *new_path)
 
 /* Read back what qemu-img made: a mistake here would silently point the
  * VM at another disk.  Its header is enough (and costs no process). */
-static int verify_created(const struct image *top, const char *new_path)
+static int verify_created(const struct image *top, int fd)
 {
 	struct qcow2_header h = { 0 };
-	int fd = open(new_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	bool same = fd >= 0 && qcow2_header_read(fd, &h) == 0 &&
+	bool same = qcow2_header_read(fd, &h) == 0 &&
 		    h.size == top->virtual_size &&
 		    (1ULL << (h.cluster_bits & 63)) == top->cluster_size &&
 		    !!(h.incompatible & (1u << 4)) == top->extended_l2 &&
 		    h.backing && strcmp(h.backing, top->backing_name) == 0;
 
 	qcow2_header_free(&h);
-	if (fd >= 0)
-		close(fd);
 	if (!same) {
 		ovl_error(top->path, "the new overlay does not match the old one; "
 			  "left unchanged");
@@ -96,7 +97,7 @@ static int verify_created(const struct image *top, const char *new_path)
 }
 
 int renew_create_image(const struct chain *c, const char *overlay_path,
-		       const char *new_path)
+		       const char *new_path, int fd)
 {
 	const struct image *top = chain_top(c);
 	struct stat st;
@@ -106,59 +107,72 @@ int renew_create_image(const struct chain *c, const char *overlay_path,
 		ovl_error_errno(overlay_path, errno, "cannot open");
 		return OVL_EXIT_FAILURE;
 	}
-	rc = run_create(top, new_path);
+	rc = run_create(top, fd);
 	if (!rc)
-		rc = verify_created(top, new_path);
+		rc = verify_created(top, fd);
 	if (!rc)
-		rc = copy_file_attrs(new_path, &st, overlay_path);
+		rc = copy_file_attrs_fd(fd, new_path, &st, overlay_path);
 	if (!rc)
-		rc = fsync_path(new_path, false);
+		rc = fsync_fd(fd, new_path);
 	return rc;
 }
 
-static void discard_fresh(char *tmp)
+/* A replacement overlay: its temporary name and our descriptor of it. */
+struct fresh {
+	char *tmp;
+	int fd;
+};
+
+static void discard_fresh(struct fresh *f)
 {
-	if (tmp && unlink(tmp) < 0 && errno != ENOENT)
-		ovl_error_errno(tmp, errno, "cannot remove temporary file");
-	free(tmp);
+	/* unlink never follows a link: if the name was swapped, only the
+	 * swapped-in name goes. */
+	if (f->tmp && unlink(f->tmp) < 0 && errno != ENOENT)
+		ovl_error_errno(f->tmp, errno, "cannot remove temporary file");
+	free(f->tmp);
+	if (f->fd >= 0)
+		close(f->fd);
+	f->tmp = NULL;
+	f->fd = -1;
 }
 
 /* The replacement, made under a temporary name beside the overlay. */
-static int prepare_fresh(const struct chain *c, const char *overlay_path, char **tmp)
+static int prepare_fresh(const struct chain *c, const char *overlay_path, struct fresh *f)
 {
 	int rc;
 
-	*tmp = tmp_create_beside(overlay_path);
-	if (!*tmp)
+	f->fd = tmp_create_beside_fd(overlay_path, &f->tmp);
+	if (f->fd < 0)
 		return OVL_EXIT_FAILURE;
-	rc = renew_create_image(c, overlay_path, *tmp);
-	if (rc) {
-		discard_fresh(*tmp);
-		*tmp = NULL;
-	}
+	rc = renew_create_image(c, overlay_path, f->tmp, f->fd);
+	if (rc)
+		discard_fresh(f);
 	return rc;
 }
 
-static int install_fresh(const char *overlay_path, char *tmp)
+static int install_fresh(const char *overlay_path, struct fresh *f)
 {
 	/* A VM may have started while we worked: look once more. */
 	int rc = probe_qemu_locks(overlay_path);
 
 	if (!rc)
-		rc = rename_replace(tmp, overlay_path);
+		rc = rename_replace_checked(f->tmp, overlay_path, f->fd);
+	/* After a rename the temporary name is gone (ENOENT, ignored). */
 	if (rc)
-		discard_fresh(tmp);
-	else
-		free(tmp);
+		discard_fresh(f);
+	else {
+		free(f->tmp);
+		close(f->fd);
+	}
 	return rc;
 }
 
 int renew_replace(const struct chain *c, const char *overlay_path)
 {
-	char *tmp;
-	int rc = prepare_fresh(c, overlay_path, &tmp);
+	struct fresh f;
+	int rc = prepare_fresh(c, overlay_path, &f);
 
-	return rc ? rc : install_fresh(overlay_path, tmp);
+	return rc ? rc : install_fresh(overlay_path, &f);
 }
 
 struct renew_job {
@@ -166,7 +180,7 @@ struct renew_job {
 	bool threaded;
 	const struct chain *c;
 	char *overlay;
-	char *tmp;
+	struct fresh f;
 	int rc;
 };
 
@@ -174,7 +188,7 @@ static void *prepare_thread(void *arg)
 {
 	struct renew_job *job = arg;
 
-	job->rc = prepare_fresh(job->c, job->overlay, &job->tmp);
+	job->rc = prepare_fresh(job->c, job->overlay, &job->f);
 	return NULL;
 }
 
@@ -184,9 +198,10 @@ struct renew_job *renew_prepare_start(const struct chain *c, const char *overlay
 
 	job->c = c;
 	job->overlay = xstrdup(overlay_path);
+	job->f.fd = -1;
 	job->threaded = pthread_create(&job->thread, NULL, prepare_thread, job) == 0;
 	if (!job->threaded)   /* no thread: make it now, the result is the same */
-		job->rc = prepare_fresh(c, overlay_path, &job->tmp);
+		job->rc = prepare_fresh(c, overlay_path, &job->f);
 	return job;
 }
 
@@ -197,9 +212,9 @@ int renew_prepare_finish(struct renew_job *job, int rc)
 	if (!rc)
 		rc = job->rc;
 	if (!rc)
-		rc = install_fresh(job->overlay, job->tmp);
+		rc = install_fresh(job->overlay, &job->f);
 	else
-		discard_fresh(job->tmp);
+		discard_fresh(&job->f);
 	free(job->overlay);
 	free(job);
 	return rc;

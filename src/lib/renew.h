@@ -41,9 +41,10 @@ int renew_replace(const struct chain *c, const char *overlay_path);
 struct renew_job;
 struct renew_job *renew_prepare_start(const struct chain *c, const char *overlay_path);
 int renew_prepare_finish(struct renew_job *job, int rc);
-/* Create an empty overlay like c's top at NEW_PATH (which must exist,
- * empty, made by tmp_create_beside).  */
+/* Create an empty overlay like c's top in the open empty file FD (made by
+ * tmp_create_beside_fd; NEW_PATH, its name, is only used in messages):
+ * qemu-img writes through /dev/fd/FD, never through the name. */
 int renew_create_image(const struct chain *c, const char *overlay_path,
-		       const char *new_path);
+		       const char *new_path, int fd);
 
 #endif

@@ -163,9 +163,14 @@ static int make_pipe(int fds[2])
  * The child's fds: /dev/null on stdin (qemu-img must never wait for a
  * terminal), the pipes' write ends on stdout/stderr when capturing.  The
  * pipes are O_CLOEXEC, so no stray end stays open in the child; dup2
- * clears the flag on the copy it makes.
+ * clears the flag on the copy it makes.  The descriptors to keep are
+ * dup2'ed onto themselves: glibc (>= 2.35, POSIX 2024) then clears
+ * FD_CLOEXEC in this child only, so a child spawned at the same moment by
+ * another thread never inherits them.  Descriptors 0-2 are refused: the
+ * set-up above owns them.
  */
-static int child_fds(posix_spawn_file_actions_t *fa, const struct child *c)
+static int child_fds(posix_spawn_file_actions_t *fa, const struct child *c,
+		     const struct run_opts *o)
 {
 	int e = posix_spawn_file_actions_addopen(fa, STDIN_FILENO,
 						 "/dev/null", O_RDONLY, 0);
@@ -175,6 +180,10 @@ static int child_fds(posix_spawn_file_actions_t *fa, const struct child *c)
 	if (!e && c->err[1] >= 0)
 		e = posix_spawn_file_actions_adddup2(fa, c->err[1],
 						     STDERR_FILENO);
+	for (size_t i = 0; !e && i < o->n_keep_fds; i++)
+		e = o->keep_fds[i] > 2
+			? posix_spawn_file_actions_adddup2(fa, o->keep_fds[i], o->keep_fds[i])
+			: EBADF;
 	return e;
 }
 
@@ -199,7 +208,8 @@ static int child_attr(posix_spawnattr_t *attr)
 }
 
 /* posix_spawn with our fds and signals; 0 or an errno (exec's, too). */
-static int spawn(struct child *c, const char *file, char *const argv[])
+static int spawn(struct child *c, const char *file, char *const argv[],
+		 const struct run_opts *o)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
@@ -211,7 +221,7 @@ static int spawn(struct child *c, const char *file, char *const argv[])
 		posix_spawn_file_actions_destroy(&fa);
 		return e;
 	}
-	e = child_fds(&fa, c);
+	e = child_fds(&fa, c, o);
 	if (!e)
 		e = child_attr(&attr);
 	if (!e)
@@ -430,7 +440,7 @@ static int start_child(struct child *c, char *const argv[],
 		free(file);
 		return e;
 	}
-	e = spawn(c, file, argv);
+	e = spawn(c, file, argv, o);
 	free(file);
 	if (e)
 		return e;

@@ -18,6 +18,11 @@ struct run_opts {
 	unsigned long long mem_limit; /* RLIMIT_AS for the child, 0: none */
 	bool capture_stdout;      /* else inherited from us */
 	bool capture_stderr;      /* else inherited from us */
+	/* Descriptors this child (and no other) inherits at their own
+	 * numbers, so that it can be handed "/dev/fd/N" instead of a name
+	 * another user could swap; they may be close-on-exec in the parent. */
+	const int *keep_fds;
+	size_t n_keep_fds;
 };
 
 struct run_result {

@@ -21,10 +21,13 @@ int undo_by_replay(struct store *s, const struct lineage *l, int64_t target,
 		   bool progress);
 
 /* Extents method, before anything is written: the archives the plan reads
- * exist and are long enough (reported), and their pieces are read ahead. */
+ * (and the pristine copy, when it does) are judged and match their logged
+ * digests (store_archive_check), are long enough (reported), and their
+ * pieces are read ahead.  Archives the plan does not read are not read. */
 int undo_prepare_sources(struct store *s, const struct plan *p);
 
-/* Replay: every archive up to TARGET exists and passes qemu-img check. */
+/* Replay: the pristine copy and every archive up to TARGET are judged and
+ * match their logged digests (store_archive_check). */
 int check_replay_archives(struct store *s, const struct lineage *l, int64_t target);
 
 /* qemu-img resize of the base to SIZE (shrinking allowed). */

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "archive-check.h"
 #include "copy.h"
 #include "exitcodes.h"
 #include "files.h"
@@ -20,85 +21,84 @@
 #include "strbuf.h"
 #include "undo-exec.h"
 
-/* The archive exists, starts like a qcow2 image, and qemu-img check finds
- * no corruption in it. */
-static int check_one_archive(struct store *s, int64_t seq)
-{
-	char *path = lineage_archive(s, seq);
-	int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
-	unsigned char magic[4];
-	int rc = OVL_EXIT_OK;
-
-	if (fd < 0) {
-		ovl_error_errno(path ? path : s->dir, path ? errno : ENOENT,
-				"archive of commit %" PRId64 " is missing", seq);
-		rc = OVL_EXIT_FAILURE;
-	} else if (pread(fd, magic, 4, 0) != 4 || memcmp(magic, "QFI\xfb", 4) != 0) {
-		ovl_error(path, "archive of commit %" PRId64 " is damaged (not qcow2)", seq);
-		rc = OVL_EXIT_FAILURE;
-	} else
-		rc = image_check_file(path);
-	if (fd >= 0)
-		close(fd);
-	free(path);
-	return rc;
-}
-
+/* Before anything is written: the pristine copy and every archive up to
+ * TARGET are judged and match their logged digests. */
 int check_replay_archives(struct store *s, const struct lineage *l, int64_t target)
 {
-	int rc = OVL_EXIT_OK;
+	int rc = store_pristine_check(s, PRISTINE_DIGEST);
 
 	for (size_t i = 0; !rc && i < l->n && l->c[i].seq <= target; i++)
-		rc = check_one_archive(s, l->c[i].seq);
+		rc = store_archive_check(s, l->c[i].seq);
 	return rc;
 }
 
-static int commit_archive_into(struct store *s, int64_t seq, const char *target,
-			       bool progress)
+/* Commit archive SEQ into the state being built, which qemu-img reaches
+ * through our descriptor FD, never through its name beside the base. */
+static int commit_archive_into(struct store *s, int64_t seq, int fd, bool progress)
 {
 	char *archive = lineage_archive(s, seq);
-	int rc = qemu_commit(image_opts_over(archive, target, s->base_format), archive,
-			     "cannot replay the archived commit", progress);
+	char *target = qemu_fd_path(fd);
+	int rc = archive ? qemu_commit_keep(image_opts_over(archive, target, s->base_format), fd,
+					    archive, "cannot replay the archived commit", progress)
+			 : OVL_EXIT_FAILURE;
 
+	if (!archive)
+		ovl_error(s->dir, "commit %" PRId64 " names no archive in history.db", seq);
+	free(target);
 	free(archive);
 	return rc ? OVL_EXIT_FAILURE : OVL_EXIT_OK;
 }
 
 static int build_state(struct store *s, const struct lineage *l, int64_t target,
-		       const char *tmp, bool progress)
+		       int fd, const char *tmp, bool progress)
 {
 	char digest[DIGEST_STR_LEN];
-	int rc = copy_file_sparse(s->pristine, tmp, digest);
+	int src = open(s->pristine, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int rc;
 
+	if (src < 0) {
+		ovl_error_errno(s->pristine, errno, "cannot open to copy");
+		return OVL_EXIT_FAILURE;
+	}
+	rc = copy_fd_sparse(src, s->pristine, fd, tmp, digest);
+	close(src);
 	/* Commits grow the image as they did the first time, so the result
 	 * has the state's size too. */
 	for (size_t i = 0; !rc && i < l->n && l->c[i].seq <= target; i++)
-		rc = commit_archive_into(s, l->c[i].seq, tmp, progress);
+		rc = commit_archive_into(s, l->c[i].seq, fd, progress);
 	return rc;
 }
 
+/*
+ * The state is built in a temporary file beside the base (a directory
+ * another user may write): created O_EXCL, then reached only through its
+ * descriptor (the copy, qemu-img's /dev/fd/N, owner and mode, fsync), and
+ * after the rename the base's name must hold that inode.
+ */
 int undo_by_replay(struct store *s, const struct lineage *l, int64_t target, bool progress)
 {
-	char *tmp = tmp_create_beside(s->base);
+	char *tmp;
+	int fd = tmp_create_beside_fd(s->base, &tmp);
 	struct stat st;
 	int rc;
 
-	if (!tmp)
+	if (fd < 0)
 		return OVL_EXIT_FAILURE;
 	rc = stat(s->base, &st) < 0 ? (ovl_error_errno(s->base, errno, "cannot open"),
 				       OVL_EXIT_FAILURE) : OVL_EXIT_OK;
 	if (!rc)
-		rc = build_state(s, l, target, tmp, progress);
+		rc = build_state(s, l, target, fd, tmp, progress);
 	if (!rc)
-		rc = copy_file_attrs(tmp, &st, s->base);
+		rc = copy_file_attrs_fd(fd, tmp, &st, s->base);
 	if (!rc)
-		rc = fsync_path(tmp, false);
+		rc = fsync_fd(fd, tmp);
 	if (!rc)
 		rc = probe_qemu_locks(s->base);
 	if (!rc)
-		rc = rename_replace(tmp, s->base);
+		rc = rename_replace_checked(tmp, s->base, fd);
 	if (rc)
 		unlink(tmp);
+	close(fd);
 	free(tmp);
 	return rc;
 }

@@ -196,6 +196,15 @@ static int renew_unless_data(struct store *s)
 	return rc;
 }
 
+/* Before anything is written: what the method will read is judged and
+ * matches its logged digests (the archives the plan reads, not others). */
+static int check_sources(struct store *s, const struct lineage *l, const struct plan *p,
+			 int64_t target, enum undo_method m)
+{
+	return m == METHOD_REPLAY ? check_replay_archives(s, l, target)
+				  : undo_prepare_sources(s, p);
+}
+
 static int write_base(struct store *s, const struct lineage *l, const struct plan *p,
 		      int64_t target, enum undo_method m, bool progress)
 {
@@ -270,8 +279,7 @@ static int undo_in_store(struct store *s, const struct undo_opts *o, struct undo
 			m = METHOD_REPLAY;
 		}
 		res->bytes = p.bytes;
-		rc = m == METHOD_REPLAY ? check_replay_archives(s, &l, target)
-					: undo_prepare_sources(s, &p);
+		rc = check_sources(s, &l, &p, target, m);
 	}
 	res->method = undo_method_name(m);
 	if (!rc && o->dry_run) {
@@ -346,6 +354,10 @@ int undo_recover(struct store *s, const struct journal_entry *e)
 	if (!rc) {
 		plan_move(&l, s->head, e->seq, &p);
 		rc = check_plan(s, &p, s->head, e->seq, true);
+		if (!rc && p.needs_replay)
+			m = METHOD_REPLAY;
+		if (!rc)
+			rc = check_sources(s, &l, &p, e->seq, m);
 	}
 	if (!rc)
 		rc = probe_images(s, overlay_exists(s));
@@ -353,11 +365,8 @@ int undo_recover(struct store *s, const struct journal_entry *e)
 		rc = renew_unless_data(s);
 	if (!rc && !renewed)
 		rc = journal_step(s, e->id, "write");
-	if (!rc) {
-		if (p.needs_replay)
-			m = METHOD_REPLAY;
+	if (!rc)
 		rc = write_base(s, &l, &p, e->seq, m, false);
-	}
 	if (!rc)
 		rc = fsync_path(s->base, false);
 	if (!rc)

@@ -551,10 +551,15 @@ setup_pair() {
 	use_qemu_wrapper
 	run_renew vm.ovl
 	assert_success
-	# Learn the name of the tool's temporary files from what it gave qemu-img.
+	# The name of the tool's temporary files (files.c tmp_prefix_for:
+	# FNV-1a of the name); qemu-img is handed /dev/fd/N, not that name.
 	local prefix
-	prefix=$(tr '\0' '\n' <"$QEMU_ARGS" | grep -o '\.ovl-tmp-[^/,-]*-' | head -n1)
-	[[ -n "$prefix" ]] || skip "could not learn the temporary name prefix"
+	prefix=$(python3 -c 'import sys
+h = 2166136261
+for c in sys.argv[1].encode():
+    h = ((h ^ c) * 16777619) & 0xffffffff
+print(".ovl-tmp-%08x-" % h)' vm.ovl)
+	[[ -n "$prefix" ]] || fail "could not compute the temporary name prefix"
 
 	head -c 65536 /dev/urandom >victim
 	local victim_sum

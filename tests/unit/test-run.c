@@ -426,6 +426,38 @@ static void test_child_fds(void)
 	run_result_free(&r);
 }
 
+/* Whether the line of fd numbers the child printed holds FD. */
+static bool fd_listed(const char *out, int fd)
+{
+	for (const char *p = out; p && *p && *p != '\n';) {
+		char *end;
+		if ((int)strtol(p, &end, 10) == fd)
+			return true;
+		p = *end == ' ' ? end + 1 : end;
+	}
+	return false;
+}
+
+/* keep_fds: a close-on-exec descriptor reaches the child at its number,
+ * stays close-on-exec here, and reaches no other child. */
+static void test_keep_fds(void)
+{
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	struct run_opts keep = capture_both;
+	struct run_result r;
+
+	keep.keep_fds = &fd;
+	keep.n_keep_fds = 1;
+	run_child(&keep, &r, "fds", NULL, NULL, NULL);
+	ok(r.out && fd_listed(r.out, fd), "a kept fd reaches the child at its number");
+	run_result_free(&r);
+	ok(fcntl(fd, F_GETFD) & FD_CLOEXEC, "the kept fd stays close-on-exec in the parent");
+	run_child(&capture_both, &r, "fds", NULL, NULL, NULL);
+	ok(r.out && !fd_listed(r.out, fd), "another child does not get it");
+	run_result_free(&r);
+	close(fd);
+}
+
 /* One of the kinds of run, each leaving its fds to be closed its own way. */
 static void run_kind(int kind)
 {
@@ -465,7 +497,7 @@ int main(int argc, char **argv)
 	(void)argc;
 	find_child(argv[0]);
 	diag("child: %s", child_path);
-	plan(55);
+	plan(58);
 	test_exit_codes();
 	test_signals();
 	test_spawn_failures();
@@ -477,6 +509,7 @@ int main(int argc, char **argv)
 	test_mem_limit();
 	test_stdin();
 	test_child_fds();
+	test_keep_fds();
 	test_no_fd_leak();
 	free(child_path);
 	free(child_dir);
