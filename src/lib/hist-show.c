@@ -121,7 +121,7 @@ int hist_list(struct store *s, enum output_format out)
 static void print_show_human(const struct store *s, const struct commit_row *r)
 {
 	char local[40], utc[40], size[32], before[32], after[32];
-	char *archive = store_path(s, r->file ? r->file : "");
+	char *archive = store_archive_path(s, r->seq, r->file);
 
 	printf("commit %" PRId64 "%s\n", r->seq, r->seq == s->head ? " (head)" : "");
 	printf("  state:      %s\n", commit_state(s, r));
@@ -131,7 +131,7 @@ static void print_show_human(const struct store *s, const struct commit_row *r)
 	printf("  tag:        %s\n", r->tag ? ovl_escape(r->tag) : "");
 	printf("  size:       %s (%" PRIu64 " bytes of data)\n",
 	       format_size(r->size, size, sizeof(size)), r->size);
-	printf("  archive:    %s\n", ovl_escape(archive));
+	printf("  archive:    %s\n", archive ? ovl_escape(archive) : "");
 	printf("  digest:     %s\n", r->digest ? r->digest : "");
 	printf("  extents:    %" PRId64 "\n", r->n_extents);
 	printf("  base size:  %s before, %s after\n", format_size(r->size_before, before, sizeof(before)),
@@ -141,11 +141,12 @@ static void print_show_human(const struct store *s, const struct commit_row *r)
 
 static void print_show_json(const struct store *s, const struct commit_row *r)
 {
-	char *archive = store_path(s, r->file ? r->file : "");
+	char *archive = store_archive_path(s, r->seq, r->file);
+	char *shown = archive ? ovl_unalias(archive) : NULL;
 	json_t *o = commit_json(s, r);
 
 	json_object_set_new(o, "head", json_boolean(r->seq == s->head));
-	json_object_set_new(o, "archive", json_string(archive));
+	json_object_set_new(o, "archive", json_text(shown));
 	json_object_set_new(o, "digest", json_text(r->digest));
 	json_object_set_new(o, "extents", json_integer(r->n_extents));
 	json_object_set_new(o, "base_size_before", json_integer((json_int_t)r->size_before));
@@ -153,6 +154,7 @@ static void print_show_json(const struct store *s, const struct commit_row *r)
 	json_dumpf(o, stdout, JSON_COMPACT);
 	putchar('\n');
 	json_decref(o);
+	free(shown);
 	free(archive);
 }
 

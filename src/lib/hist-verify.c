@@ -40,9 +40,12 @@ static void problem(struct findings *f, const char *subject, const char *fmt, ..
 	if (vasprintf(&msg, fmt, ap) < 0)
 		msg = NULL;
 	va_end(ap);
+	char *shown = ovl_unalias(subject);
+
 	ovl_error(subject, "%s", msg ? msg : fmt);
-	json_array_append_new(f->problems, json_pack("{s:s, s:s}", "file", subject,
+	json_array_append_new(f->problems, json_pack("{s:s, s:s}", "file", shown,
 						      "problem", msg ? msg : fmt));
+	free(shown);
 	free(msg);
 }
 
@@ -87,9 +90,14 @@ static void check_commits(struct store *s, struct findings *f, const struct comm
 			  size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		char *path = store_path(s, rows[i].file ? rows[i].file : "");
+		char *path = store_archive_path(s, rows[i].seq, rows[i].file);
 		char *what = xasprintf("archive of commit %" PRId64, rows[i].seq);
 		int64_t extents = 0;
+		if (!path) {
+			problem(f, s->dir, "%s: refused (see above)", what);
+			free(what);
+			continue;
+		}
 		check_file(f, path, "qcow2", rows[i].digest, what);
 		db_query_int(&s->db, &extents, 0, "SELECT count FROM extent_maps WHERE seq = ?", "i",
 			     rows[i].seq);

@@ -1,6 +1,8 @@
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,11 +26,63 @@ void ovl_set_quiet(bool q) { quiet = q; }
 bool ovl_is_quiet(void) { return quiet; }
 void ovl_mute_thread(bool m) { muted = m; }
 
+/* A store is open at a time, two during a recovery at most. */
+#define MAX_ALIASES 8
+static struct alias { char *prefix, *shown; } aliases[MAX_ALIASES];
+static pthread_mutex_t alias_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void ovl_path_alias(const char *prefix, const char *shown)
+{
+	pthread_mutex_lock(&alias_lock);
+	for (int i = 0; i < MAX_ALIASES; i++)
+		if (aliases[i].prefix && strcmp(aliases[i].prefix, prefix) == 0) {
+			free(aliases[i].prefix);
+			free(aliases[i].shown);
+			aliases[i].prefix = aliases[i].shown = NULL;
+		}
+	for (int i = 0; shown && i < MAX_ALIASES; i++)
+		if (!aliases[i].prefix) {
+			aliases[i].prefix = xstrdup(prefix);
+			aliases[i].shown = xstrdup(shown);
+			break;
+		}
+	pthread_mutex_unlock(&alias_lock);
+}
+
+/* The alias whose prefix starts P and ends where a name part ends
+ * ("/proc/self/fd/5" must not match "/proc/self/fd/57"), or NULL. */
+static const struct alias *alias_at(const char *p)
+{
+	for (int i = 0; i < MAX_ALIASES; i++) {
+		size_t n = aliases[i].prefix ? strlen(aliases[i].prefix) : 0;
+		if (n && strncmp(p, aliases[i].prefix, n) == 0 && !isdigit((unsigned char)p[n]))
+			return &aliases[i];
+	}
+	return NULL;
+}
+
+char *ovl_unalias(const char *text)
+{
+	struct strbuf sb = STRBUF_INIT;
+	const struct alias *a;
+
+	pthread_mutex_lock(&alias_lock);
+	for (const char *p = text; *p;) {
+		if (*p == '/' && (a = alias_at(p))) {
+			sb_add(&sb, a->shown);
+			p += strlen(a->prefix);
+		} else
+			sb_addn(&sb, p++, 1);
+	}
+	pthread_mutex_unlock(&alias_lock);
+	return sb_detach(&sb);
+}
+
 static void vreport(const char *tag, const char *subject, int errnum,
 		    const char *fmt, va_list ap)
 {
 	struct strbuf sb = STRBUF_INIT;
-	char *msg;
+	char *msg, *shown;
 
 	if (muted)
 		return;
@@ -39,7 +93,9 @@ static void vreport(const char *tag, const char *subject, int errnum,
 		sb_addf(&sb, "%s: ", ovl_quote(subject));
 	if (vasprintf(&msg, fmt, ap) < 0)
 		msg = NULL;
-	sb_add(&sb, msg ? msg : fmt);
+	shown = ovl_unalias(msg ? msg : fmt);
+	sb_add(&sb, shown);
+	free(shown);
 	free(msg);
 	if (errnum)
 		sb_addf(&sb, ": %s", strerror(errnum));
@@ -111,11 +167,13 @@ static const char *escape_into_ring(const char *name, const char *quote)
 	static _Thread_local char *ring[4];
 	static _Thread_local unsigned next;
 	struct strbuf sb = STRBUF_INIT;
+	char *shown = ovl_unalias(name);
 
 	sb_add(&sb, quote);
-	for (const char *p = name; *p; p++)
+	for (const char *p = shown; *p; p++)
 		quote_char(&sb, (unsigned char)*p, *quote != '\0');
 	sb_add(&sb, quote);
+	free(shown);
 	free(ring[next]);
 	ring[next] = sb_detach(&sb);
 	const char *out = ring[next];
