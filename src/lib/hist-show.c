@@ -64,6 +64,9 @@ static void print_list_json(const struct store *s, const struct commit_row *rows
 	json_put_string(stdout, s->base);
 	fputs(",\"store\":", stdout);
 	json_put_string(stdout, s->dir);
+	/* Only then: another ovl process holds the store (see STORE_READ). */
+	if (s->in_progress)
+		fputs(",\"in_progress\":true", stdout);
 	printf(",\"head\":%" PRId64 ",\"oldest\":%" PRId64 ",\"commits\":[", s->head, s->oldest);
 	for (size_t i = 0; i < n; i++) {
 		if (i)
@@ -118,10 +121,10 @@ int hist_list(struct store *s, enum output_format out)
 	return OVL_EXIT_OK;
 }
 
-static void print_show_human(const struct store *s, const struct commit_row *r)
+static void print_show_human(const struct store *s, const struct commit_row *r,
+			     const char *archive)
 {
 	char local[40], utc[40], size[32], before[32], after[32];
-	char *archive = store_archive_path(s, r->seq, r->file);
 
 	printf("commit %" PRId64 "%s\n", r->seq, r->seq == s->head ? " (head)" : "");
 	printf("  state:      %s\n", commit_state(s, r));
@@ -131,18 +134,17 @@ static void print_show_human(const struct store *s, const struct commit_row *r)
 	printf("  tag:        %s\n", r->tag ? ovl_escape(r->tag) : "");
 	printf("  size:       %s (%" PRIu64 " bytes of data)\n",
 	       format_size(r->size, size, sizeof(size)), r->size);
-	printf("  archive:    %s\n", archive ? ovl_escape(archive) : "");
+	printf("  archive:    %s\n", ovl_escape(archive));
 	printf("  digest:     %s\n", r->digest ? r->digest : "");
 	printf("  extents:    %" PRId64 "\n", r->n_extents);
 	printf("  base size:  %s before, %s after\n", format_size(r->size_before, before, sizeof(before)),
 	       format_size(r->size_after, after, sizeof(after)));
-	free(archive);
 }
 
-static void print_show_json(const struct store *s, const struct commit_row *r)
+static void print_show_json(const struct store *s, const struct commit_row *r,
+			    const char *archive)
 {
-	char *archive = store_archive_path(s, r->seq, r->file);
-	char *shown = archive ? ovl_unalias(archive) : NULL;
+	char *shown = ovl_unalias(archive);
 	json_t *o = commit_json(s, r);
 
 	json_object_set_new(o, "head", json_boolean(r->seq == s->head));
@@ -155,22 +157,27 @@ static void print_show_json(const struct store *s, const struct commit_row *r)
 	putchar('\n');
 	json_decref(o);
 	free(shown);
-	free(archive);
 }
 
 int hist_show(struct store *s, int64_t seq, enum output_format out)
 {
 	struct commit_row r;
+	char *archive;
 	int rc = log_get(s, seq, &r);
 
 	if (rc)
 		return rc;
-	if (out == OUTPUT_JSON)
-		print_show_json(s, &r);
+	/* Its name as logged must be the store's own (and the file ours). */
+	archive = store_archive_path(s, r.seq, r.file);
+	if (!archive)
+		rc = OVL_EXIT_FAILURE;
+	else if (out == OUTPUT_JSON)
+		print_show_json(s, &r, archive);
 	else
-		print_show_human(s, &r);
+		print_show_human(s, &r, archive);
+	free(archive);
 	commit_row_clear(&r);
-	return OVL_EXIT_OK;
+	return rc;
 }
 
 int hist_tag(struct store *s, int64_t seq, const char *name, bool dry_run)
