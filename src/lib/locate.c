@@ -85,7 +85,7 @@ int store_open_for(const char *path, const char *store_opt, enum store_mode mode
 
 	if (!dir) {
 		memset(s, 0, sizeof(*s));
-		s->fd = s->overlay_lock = -1;
+		s->fd = s->lock_fd = s->overlay_lock = -1;
 		return OVL_EXIT_FAILURE;
 	}
 	rc = store_open_op(s, dir, &op);

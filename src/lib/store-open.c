@@ -83,7 +83,7 @@ static void store_init(struct store *s, const char *dir)
 {
 	memset(s, 0, sizeof(*s));
 	s->dir = xstrdup(dir);
-	s->fd = -1;
+	s->fd = s->lock_fd = -1;
 	s->overlay_lock = -1;
 }
 
@@ -143,6 +143,11 @@ static int judge_dir(struct store *s)
 		return OVL_EXIT_FAILURE;
 	}
 	ovl_path_alias(s->root, s->dir);
+	s->lock_fd = openat(s->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->lock_fd < 0) {
+		ovl_error_errno(s->dir, errno, "cannot open the history store");
+		return OVL_EXIT_FAILURE;
+	}
 	return OVL_EXIT_OK;
 }
 
@@ -281,7 +286,7 @@ static int lock_for_writing(struct store *s, const struct store_op *op)
 	if (op->lock_overlay && s->overlay_lock < 0)
 		rc = ovl_lock_overlay(s->overlay, &s->overlay_lock);
 	if (!rc)
-		rc = ovl_lock_fd(s->fd, LOCK_EX, s->dir, OVL_LOCK_WAIT_MS);
+		rc = ovl_lock_fd(s->lock_fd, LOCK_EX, s->dir, OVL_LOCK_WAIT_MS);
 	return rc;
 }
 
@@ -289,7 +294,7 @@ static int lock_for_writing(struct store *s, const struct store_op *op)
  * committed (sqlite's WAL readers see the last committed transaction). */
 static bool held_by_another(struct store *s)
 {
-	if (flock(s->fd, LOCK_SH | LOCK_NB) == 0)
+	if (flock(s->lock_fd, LOCK_SH | LOCK_NB) == 0)
 		return false;
 	s->in_progress = true;
 	fprintf(stderr, "%s: note: %s: another ovl operation is in progress; "
@@ -320,7 +325,7 @@ static int read_after_recovery(struct store *s, const struct store_op *op)
 {
 	int rc;
 
-	flock(s->fd, LOCK_UN);
+	flock(s->lock_fd, LOCK_UN);
 	s->writable = true;
 	rc = lock_for_writing(s, op);
 	if (!rc)
@@ -342,7 +347,7 @@ static int finish_read(struct store *s, const struct store_op *op)
 		return read_after_recovery(s, op);
 	/* Read unlocked from here, as before: a long verify must not keep a
 	 * commit from cron waiting. */
-	flock(s->fd, LOCK_UN);
+	flock(s->lock_fd, LOCK_UN);
 	return rc;
 }
 
@@ -373,7 +378,7 @@ static int open_or_create(struct store *s, const struct store_op *op, bool *miss
 	if (!rc && !*missing && create && !has_db(s)) {
 		rc = make_commits_dir(s);
 		if (!rc)
-			rc = ovl_lock_fd(s->fd, LOCK_EX, s->dir, OVL_LOCK_WAIT_MS);
+			rc = ovl_lock_fd(s->lock_fd, LOCK_EX, s->dir, OVL_LOCK_WAIT_MS);
 		if (!rc)
 			rc = create_db(s, op->create);
 	}

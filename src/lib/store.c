@@ -161,9 +161,11 @@ void store_close(struct store *s)
 	db_close(&s->db);
 	if (s->root)
 		ovl_path_alias(s->root, NULL);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);   /* drops the store lock */
 	if (s->fd >= 0)
-		close(s->fd);   /* drops the store lock */
-	s->fd = -1;
+		close(s->fd);
+	s->fd = s->lock_fd = -1;
 	ovl_lock_release(s->overlay_lock);
 	s->overlay_lock = -1;
 	clear_meta(s);

@@ -14,11 +14,14 @@
 
 struct store {
 	char *dir;           /* absolute, as the user knows it: for messages */
-	/* The store's directory, open (and judged) for the whole run.  Its
-	 * flock is the store lock.  Not close-on-exec: qemu-img children
-	 * reach the store's files through root too. */
+	/* The store's directory, open (and judged) for the whole run.  Not
+	 * close-on-exec: qemu-img children reach the store's files through
+	 * root too. */
 	int fd;
 	char *root;          /* "/proc/self/fd/N", N == fd: every path of the store */
+	/* The same directory again, close-on-exec: its flock is the store
+	 * lock, so that no child of ours outlives us holding it. */
+	int lock_fd;
 	struct db db;
 	int overlay_lock;    /* flock on the overlay file taken by the opener, or -1 */
 	bool writable;
