@@ -116,6 +116,20 @@ static bool is_logged(const struct commit_row *rows, size_t n, const char *name)
 	return false;
 }
 
+/* While another run holds the store (s->in_progress), the archive of the
+ * commit it is making is there before its row is done. */
+static bool is_being_made(struct store *s, const char *name)
+{
+	char *file = path_join(STORE_COMMITS_DIR, name);
+	int64_t n = 0;
+
+	if (s->in_progress)
+		db_query_int(&s->db, &n, 0, "SELECT count(*) FROM commits WHERE pending = 1 "
+			     "AND file = ?", "s", file);
+	free(file);
+	return n > 0;
+}
+
 static void check_strays(struct store *s, struct findings *f, const struct commit_row *rows,
 			 size_t n)
 {
@@ -129,7 +143,8 @@ static void check_strays(struct store *s, struct findings *f, const struct commi
 		return;
 	}
 	while ((de = readdir(d)))
-		if (de->d_name[0] != '.' && !is_logged(rows, n, de->d_name)) {
+		if (de->d_name[0] != '.' && !is_logged(rows, n, de->d_name) &&
+		    !is_being_made(s, de->d_name)) {
 			char *p = path_join(dir, de->d_name);
 			problem(f, p, "file in the store that no commit names");
 			free(p);
@@ -172,6 +187,8 @@ int hist_verify(struct store *s, enum output_format out)
 	if (out == OUTPUT_JSON) {
 		json_t *o = json_pack("{s:s, s:b, s:I, s:O}", "store", s->dir, "sound", bad == 0,
 				      "checked", (json_int_t)f.checked, "problems", f.problems);
+		if (s->in_progress)
+			json_object_set_new(o, "in_progress", json_true());
 		json_dumpf(o, stdout, JSON_COMPACT);
 		putchar('\n');
 		json_decref(o);

@@ -434,3 +434,19 @@ EOF
 	[[ "$output" != *"in progress"* && "$stderr" != *"in progress"* ]] || fail "said in progress: $stderr"
 	assert_equal "$(store_sql "$S" "SELECT count(*) FROM journal")" 0
 }
+
+@test "verify while another run makes a commit: nothing run, the archive being made is no stray, in progress said" {
+	local S
+	history_of_two "$T"
+	S=$T/base.img.history
+	cp "$S/commits/00000002.qcow2" "$S/commits/00000003.qcow2"
+	sqlite3 "$S/history.db" "INSERT INTO commits(time_us, size, file, size_before, size_after, pending) VALUES (0, 0, 'commits/00000003.qcow2', 0, 0, 1); INSERT INTO journal(op, seq, step, started_us, args) VALUES ('commit', 3, 'commit', 0, '{}')"
+	hold_lock "$S"
+	run_tool ovl-history verify vm.ovl
+	assert_success
+	assert_stderr_has "another ovl operation is in progress"
+	run_tool ovl-history --output=json verify vm.ovl
+	assert_success
+	assert_equal "$(python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["in_progress"], d["sound"])' <<<"$output")" "True True"
+	assert_equal "$(store_sql "$S" "SELECT count(*) FROM journal")" 1
+}
