@@ -13,7 +13,6 @@
 #include "files.h"
 #include "lock.h"
 #include "report.h"
-#include "schema.h"
 #include "store.h"
 #include "strbuf.h"
 
