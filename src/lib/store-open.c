@@ -167,6 +167,16 @@ static int judge_files(struct store *s)
 	return rc;
 }
 
+/* A writer says so plainly, before sqlite fails on its -shm file instead. */
+static int check_writable(const struct store *s)
+{
+	if (s->writable && faccessat(s->fd, ".", W_OK, 0) < 0) {
+		ovl_error_errno(s->dir, errno, "cannot write the history store");
+		return OVL_EXIT_FAILURE;
+	}
+	return OVL_EXIT_OK;
+}
+
 static bool has_db(const struct store *s)
 {
 	struct stat st;
@@ -405,6 +415,8 @@ int store_open_op(struct store *s, const char *dir, const struct store_op *op)
 	}
 	if (!rc)
 		rc = judge_files(s);
+	if (!rc)
+		rc = check_writable(s);
 	if (!rc)
 		rc = open_db(s);
 	if (!rc)
