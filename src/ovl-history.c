@@ -119,30 +119,30 @@ static int parse_keep(struct request *r)
 
 static int run_read_only(const struct request *r, const struct cli_common *c)
 {
-	struct located loc;
-	int rc = store_open_to_read(r->image, c->store, &loc);
+	struct store s;
+	int rc = store_open_for(r->image, c->store, STORE_READ, &s);
 
 	if (!rc) {
 		switch (r->sub) {
-		case SUB_SHOW:   rc = hist_show(&loc.s, r->seq, c->output); break;
-		case SUB_VERIFY: rc = hist_verify(&loc.s, c->output); break;
-		case SUB_DIFF:   rc = hist_diff(&loc.s, r->seq, c->output); break;
-		default:         rc = hist_list(&loc.s, c->output); break;
+		case SUB_SHOW:   rc = hist_show(&s, r->seq, c->output); break;
+		case SUB_VERIFY: rc = hist_verify(&s, c->output); break;
+		case SUB_DIFF:   rc = hist_diff(&s, r->seq, c->output); break;
+		default:         rc = hist_list(&s, c->output); break;
 		}
 	}
-	located_close(&loc);
+	store_close(&s);
 	return rc;
 }
 
 static int run_changing(const struct request *r, const struct cli_common *c)
 {
-	struct located loc;
-	int rc = store_open_for(r->image, c->store, c->dry_run, &loc);
+	struct store s;
+	int rc = store_open_for(r->image, c->store, c->dry_run ? STORE_DRY_RUN : STORE_WRITE, &s);
 
 	if (!rc)
-		rc = r->sub == SUB_TAG ? hist_tag(&loc.s, r->seq, r->name, c->dry_run)
-				       : hist_prune(&loc.s, &r->keep, c->dry_run, c->output);
-	located_close(&loc);
+		rc = r->sub == SUB_TAG ? hist_tag(&s, r->seq, r->name, c->dry_run)
+				       : hist_prune(&s, &r->keep, c->dry_run, c->output);
+	store_close(&s);
 	return rc;
 }
 

@@ -149,6 +149,45 @@ static int check_store_owner(const struct store *s, const char *base, const char
 	return OVL_EXIT_OK;
 }
 
+/* What the store opener needs to know of this commit. */
+struct commit_ctx {
+	const struct chain *c;
+	const char *base;
+	struct extents_job **map;
+};
+
+static int check_owner_hook(const struct store *s, void *arg)
+{
+	struct commit_ctx *ctx = arg;
+
+	return check_store_owner(s, ctx->base, chain_top(ctx->c)->path);
+}
+
+/* Before a crashed run's work is finished: stop the map child, whose
+ * shared lock on the overlay would look like a VM to recovery's probes. */
+static void stop_map_hook(void *arg)
+{
+	struct commit_ctx *ctx = arg;
+
+	if (*ctx->map)
+		extents_job_join(*ctx->map, NULL);
+	*ctx->map = NULL;
+}
+
+/* The store for this commit (S, and DIR); with NEW, made if missing.
+ * The overlay's lock is held by commit_overlay already. */
+static int open_store(struct store *s, const char *dir, struct commit_ctx *ctx,
+		      const struct store_new *new, bool dry_run)
+{
+	struct store_op op = {
+		.mode = dry_run ? STORE_DRY_RUN : STORE_WRITE, .optional = !new,
+		.create = new, .check = check_owner_hook,
+		.before_recovery = stop_map_hook, .arg = ctx,
+	};
+
+	return store_open_op(s, dir, &op);
+}
+
 static int make_pristine(struct store *s, uint64_t virtual_size)
 {
 	char digest[DIGEST_STR_LEN];
@@ -179,46 +218,17 @@ static int make_pristine(struct store *s, uint64_t virtual_size)
 	return rc;
 }
 
-/* An existing store for this chain, opened; none is made here (only a
- * commit that writes the base makes one). */
-static int open_existing_store(const struct chain *c, const char *base, const char *dir,
-			       const struct commit_opts *o, struct store *s)
-{
-	int rc = store_open(s, dir, !o->dry_run);
-
-	if (!rc)
-		rc = check_store_owner(s, base, chain_top(c)->path);
-	if (!rc && !o->dry_run)
-		rc = store_remove_temps(s);
-	return rc;
-}
-
-/* Finish what a crash left, then read the overlay afresh (recovery may
- * have renewed it).  The map child is stopped first: its shared lock on
- * the overlay would look like a VM to recovery's lock probes. */
-static int recover_then_reread(struct store *s, struct chain *c, struct extents_job **map,
-			       const char *path)
-{
-	bool recovered;
-	int rc;
-
-	extents_job_join(*map, NULL);
-	*map = NULL;
-	rc = store_recover(s, &recovered);
-	chain_free(c);
-	return rc ? rc : open_chain_and_map(path, c, map);
-}
-
 static int ensure_store(struct store *s, const struct chain *c, const char *base,
 			const char *dir)
 {
+	struct extents_job *none = NULL;
+	struct commit_ctx ctx = { c, base, &none };
+	struct store_new new = { base, chain_base(c)->format, chain_top(c)->path };
 	int rc = OVL_EXIT_OK;
 
-	if (!s->dir) {
-		rc = store_create(s, dir, base, chain_base(c)->format, chain_top(c)->path);
-		if (!rc)
-			rc = check_store_owner(s, base, chain_top(c)->path);
-	}
+	/* The map is joined by now: nothing to stop before a recovery. */
+	if (!s->dir)
+		rc = open_store(s, dir, &ctx, &new, false);
 	if (!rc && !s->pristine)
 		rc = make_pristine(s, chain_base(c)->virtual_size);
 	return rc;
@@ -318,20 +328,22 @@ static int commit_history_in(struct store *s, const struct chain *c, struct exte
 static int commit_with_history(struct chain *c, struct extents_job **map, const char *path,
 			       const struct commit_opts *o, struct commit_result *res)
 {
-	struct store s = { .lock_fd = -1 };
+	struct commit_ctx ctx = { c, res->base, map };
+	struct store s;
 	int rc = history_precheck(c, res->base);
 
 	if (rc)
 		return rc;
 	res->store = store_dir_for(o->store_dir, res->base);
-	if (store_exists(res->store))
-		rc = open_existing_store(c, res->base, res->store, o, &s);
-	if (!rc && s.dir && !o->dry_run && !journal_is_empty(&s))
-		rc = recover_then_reread(&s, c, map, path);
+	rc = open_store(&s, res->store, &ctx, NULL, o->dry_run);
+	/* Recovery may have renewed the overlay: read it afresh. */
+	if (!rc && s.recovered) {
+		chain_free(c);
+		rc = open_chain_and_map(path, c, map);
+	}
 	if (!rc)
 		rc = commit_history_in(&s, c, map, o, res);
-	if (s.dir)
-		store_close(&s);
+	store_close(&s);
 	return rc;
 }
 
@@ -365,14 +377,12 @@ static int commit_locked(const char *path, const struct commit_opts *o,
 
 int commit_overlay(const char *path, const struct commit_opts *o, struct commit_result *res)
 {
-	char *dir = path_dirname(path);
-	int lock = ovl_lock_acquire(dir, 0, OVL_LOCK_WAIT_MS);
-	int rc;
+	int lock;
+	int rc = ovl_lock_overlay(path, &lock);
 
 	memset(res, 0, sizeof(*res));
-	free(dir);
-	if (lock < 0)
-		return -lock;
+	if (rc)
+		return rc;
 	rc = commit_locked(path, o, res);
 	ovl_lock_release(lock);
 	return rc;

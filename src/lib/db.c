@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,49 @@ int db_fail(struct db *db, const char *what)
 	return OVL_EXIT_FAILURE;
 }
 
+/*
+ * A store's files are opened as /proc/self/fd/N/NAME, N its directory's
+ * descriptor (see store.h), so that a store renamed away and replaced by a
+ * symlink mid-run is never followed.  sqlite's unix VFS would resolve the
+ * magic link back into the store's path (and with NOFOLLOW refuse it):
+ * this VFS is the unix one with such names taken verbatim.  The -wal and
+ * -shm names derive from it, so they go through the descriptor too.
+ */
+#define FD_PREFIX "/proc/self/fd/"
+static sqlite3_vfs fd_vfs;
+static sqlite3_vfs *unix_vfs;
+static pthread_once_t fd_vfs_once = PTHREAD_ONCE_INIT;
+
+static int fd_full_pathname(sqlite3_vfs *vfs, const char *path, int n, char *out)
+{
+	(void)vfs;
+	if (strncmp(path, FD_PREFIX, strlen(FD_PREFIX)) != 0)
+		return unix_vfs->xFullPathname(unix_vfs, path, n, out);
+	if (strlen(path) >= (size_t)n)
+		return SQLITE_CANTOPEN;
+	strcpy(out, path);
+	return SQLITE_OK;
+}
+
+static void register_fd_vfs(void)
+{
+	unix_vfs = sqlite3_vfs_find(NULL);
+	if (!unix_vfs)
+		return;
+	fd_vfs = *unix_vfs;
+	fd_vfs.zName = "ovl-fd";
+	fd_vfs.xFullPathname = fd_full_pathname;
+	if (sqlite3_vfs_register(&fd_vfs, 0) != SQLITE_OK)
+		unix_vfs = NULL;
+}
+
+/* The VFS name to open with (NULL: sqlite's default). */
+static const char *vfs_name(void)
+{
+	pthread_once(&fd_vfs_once, register_fd_vfs);
+	return unix_vfs ? fd_vfs.zName : NULL;
+}
+
 static int open_flags(bool create, bool read_only)
 {
 	int flags = read_only ? SQLITE_OPEN_READONLY
@@ -40,7 +84,7 @@ static int open_flags(bool create, bool read_only)
 int db_open_quiet(struct db *db, const char *path, bool read_only)
 {
 	memset(db, 0, sizeof(*db));
-	if (sqlite3_open_v2(path, &db->h, open_flags(false, read_only), NULL) == SQLITE_OK) {
+	if (sqlite3_open_v2(path, &db->h, open_flags(false, read_only), vfs_name()) == SQLITE_OK) {
 		db->path = xstrdup(path);
 		sqlite3_extended_result_codes(db->h, 1);
 		sqlite3_busy_timeout(db->h, 5000);
@@ -56,7 +100,7 @@ int db_open(struct db *db, const char *path, bool create, bool read_only)
 	int flags = open_flags(create, read_only);
 
 	db->path = xstrdup(path);
-	if (sqlite3_open_v2(path, &db->h, flags, NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(path, &db->h, flags, vfs_name()) != SQLITE_OK) {
 		int rc = db_fail(db, "open");
 		db_close(db);
 		return rc;

@@ -38,6 +38,9 @@ static void print_list_json(const struct store *s, const struct commit_row *rows
 	jw_object_begin(&w);
 	jw_field_string(&w, "base", s->base);
 	jw_field_string(&w, "store", s->dir);
+	/* Only then: another ovl process holds the store (see STORE_READ). */
+	if (s->in_progress)
+		jw_field_bool(&w, "in_progress", true);
 	jw_field_int(&w, "head", s->head);
 	jw_field_int(&w, "oldest", s->oldest);
 	jw_key(&w, "commits");
@@ -98,10 +101,10 @@ int hist_list(struct store *s, enum output_format out)
 	return OVL_EXIT_OK;
 }
 
-static void print_show_human(const struct store *s, const struct commit_row *r)
+static void print_show_human(const struct store *s, const struct commit_row *r,
+			     const char *archive)
 {
 	char local[40], utc[40], size[32], before[32], after[32];
-	char *archive = store_path(s, r->file ? r->file : "");
 
 	printf("commit %" PRId64 "%s\n", r->seq, r->seq == s->head ? " (head)" : "");
 	printf("  state:      %s\n", commit_state(s, r));
@@ -116,41 +119,47 @@ static void print_show_human(const struct store *s, const struct commit_row *r)
 	printf("  extents:    %" PRId64 "\n", r->n_extents);
 	printf("  base size:  %s before, %s after\n", format_size(r->size_before, before, sizeof(before)),
 	       format_size(r->size_after, after, sizeof(after)));
-	free(archive);
 }
 
-static void print_show_json(const struct store *s, const struct commit_row *r)
+static void print_show_json(const struct store *s, const struct commit_row *r,
+			    const char *archive)
 {
-	char *archive = store_path(s, r->file ? r->file : "");
+	char *shown = ovl_unalias(archive);
 	struct json_writer w;
 
 	jw_init(&w, stdout);
 	jw_object_begin(&w);
 	commit_fields(&w, s, r);
 	jw_field_bool(&w, "head", r->seq == s->head);
-	jw_field_string(&w, "archive", archive);
+	jw_field_string(&w, "archive", shown);
 	jw_field_string(&w, "digest", r->digest);
 	jw_field_int(&w, "extents", r->n_extents);
 	jw_field_uint(&w, "base_size_before", r->size_before);
 	jw_field_uint(&w, "base_size_after", r->size_after);
 	jw_object_end(&w);
 	jw_finish(&w);
-	free(archive);
+	free(shown);
 }
 
 int hist_show(struct store *s, int64_t seq, enum output_format out)
 {
 	struct commit_row r;
+	char *archive;
 	int rc = log_get(s, seq, &r);
 
 	if (rc)
 		return rc;
-	if (out == OUTPUT_JSON)
-		print_show_json(s, &r);
+	/* Its name as logged must be the store's own (and the file ours). */
+	archive = store_archive_path(s, r.seq, r.file);
+	if (!archive)
+		rc = OVL_EXIT_FAILURE;
+	else if (out == OUTPUT_JSON)
+		print_show_json(s, &r, archive);
 	else
-		print_show_human(s, &r);
+		print_show_human(s, &r, archive);
+	free(archive);
 	commit_row_clear(&r);
-	return OVL_EXIT_OK;
+	return rc;
 }
 
 int hist_tag(struct store *s, int64_t seq, const char *name, bool dry_run)

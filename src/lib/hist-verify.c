@@ -51,12 +51,14 @@ static void problem(struct findings *f, const char *subject, const char *fmt, ..
 	if (vasprintf(&msg, fmt, ap) < 0)
 		msg = NULL;
 	va_end(ap);
+	char *shown = subject ? ovl_unalias(subject) : NULL;
+
 	ovl_error(subject, "%s", msg ? msg : fmt);
 	if (f->n == f->cap) {
 		f->cap = f->cap ? 2 * f->cap : 16;
 		f->v = xrealloc(f->v, f->cap * sizeof(*f->v));
 	}
-	f->v[f->n].file = subject ? xstrdup(subject) : NULL;   /* null in JSON */
+	f->v[f->n].file = subject ? shown : NULL;   /* null in JSON */
 	f->v[f->n++].problem = msg ? msg : xstrdup(fmt);
 }
 
@@ -69,8 +71,9 @@ static void findings_free(struct findings *f)
 	free(f->v);
 }
 
-/* {"store", "sound", "checked", "problems": [{"file", "problem"}...]}:
- * every problem, whatever bytes its file name holds. */
+/* {"store", "sound", "checked", "problems": [{"file", "problem"}...],
+ * "in_progress": true only when another run holds the store}: every
+ * problem, whatever bytes its file name holds. */
 static void print_json(const struct store *s, const struct findings *f)
 {
 	struct json_writer w;
@@ -80,6 +83,8 @@ static void print_json(const struct store *s, const struct findings *f)
 	jw_field_string(&w, "store", s->dir);
 	jw_field_bool(&w, "sound", f->n == 0);
 	jw_field_uint(&w, "checked", f->checked);
+	if (s->in_progress)
+		jw_field_bool(&w, "in_progress", true);
 	jw_key(&w, "problems");
 	jw_array_begin(&w);
 	for (size_t i = 0; i < f->n; i++) {
@@ -153,8 +158,13 @@ static void check_commits(struct store *s, struct findings *f, struct damage *d,
 			  const struct commit_row *rows, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		char *path = store_path(s, rows[i].file ? rows[i].file : "");
+		char *path = store_archive_path(s, rows[i].seq, rows[i].file);
 		char *what = xasprintf("archive of commit %" PRId64, rows[i].seq);
+		if (!path) {
+			problem(f, s->dir, "%s: refused (see above)", what);
+			free(what);
+			continue;
+		}
 		check_file(f, path, "qcow2", rows[i].digest, what);
 		if (!rows[i].damage)
 			commit_map_validate(s, &rows[i], d);
@@ -171,6 +181,20 @@ static bool is_logged(const struct commit_row *rows, size_t n, const char *name)
 	return false;
 }
 
+/* While another run holds the store (s->in_progress), the archive of the
+ * commit it is making is there before its row is done. */
+static bool is_being_made(struct store *s, const char *name)
+{
+	char *file = path_join(STORE_COMMITS_DIR, name);
+	int64_t n = 0;
+
+	if (s->in_progress)
+		db_query_int(&s->db, &n, 0, "SELECT count(*) FROM commits WHERE pending = 1 "
+			     "AND file = ?", "s", file);
+	free(file);
+	return n > 0;
+}
+
 static void check_strays(struct store *s, struct findings *f, const struct commit_row *rows,
 			 size_t n)
 {
@@ -184,7 +208,8 @@ static void check_strays(struct store *s, struct findings *f, const struct commi
 		return;
 	}
 	while ((de = readdir(d)))
-		if (de->d_name[0] != '.' && !is_logged(rows, n, de->d_name)) {
+		if (de->d_name[0] != '.' && !is_logged(rows, n, de->d_name) &&
+		    !is_being_made(s, de->d_name)) {
 			char *p = path_join(dir, de->d_name);
 			problem(f, p, "file in the store that no commit names");
 			free(p);

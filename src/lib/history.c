@@ -350,11 +350,11 @@ int history_load_pending(struct store *s, const struct journal_entry *e,
 	if (st && db_bind(&s->db, st, "i", e->seq) == OVL_EXIT_OK &&
 	    db_step(&s->db, st) == SQLITE_ROW) {
 		const char *file = (const char *)sqlite3_column_text(st, 0);
-		pc->archive = store_path(s, file ? file : "");
+		pc->archive = store_archive_path(s, e->seq, file);
 		pc->size = (uint64_t)sqlite3_column_int64(st, 1);
 		pc->size_before = (uint64_t)sqlite3_column_int64(st, 2);
 		pc->size_after = (uint64_t)sqlite3_column_int64(st, 3);
-		rc = OVL_EXIT_OK;
+		rc = pc->archive ? OVL_EXIT_OK : OVL_EXIT_FAILURE;
 	} else if (st)
 		ovl_error(s->db.path, "journal names commit %" PRId64 ", which is not logged", e->seq);
 	sqlite3_finalize(st);

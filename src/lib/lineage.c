@@ -111,7 +111,7 @@ char *lineage_archive(struct store *s, int64_t seq)
 
 	if (db_query_text(&s->db, &file, "SELECT file FROM commits WHERE seq = ?", "i", seq) || !file)
 		return NULL;
-	path = store_path(s, file);
+	path = store_archive_path(s, seq, file);
 	free(file);
 	return path;
 }

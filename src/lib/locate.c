@@ -9,10 +9,7 @@
 #include "chain.h"
 #include "exitcodes.h"
 #include "files.h"
-#include "journal.h"
 #include "locate.h"
-#include "lock.h"
-#include "recover.h"
 #include "report.h"
 #include "siblings.h"
 #include "strbuf.h"
@@ -71,80 +68,27 @@ int store_check_belongs(const struct store *s, const char *path)
 	return OVL_EXIT_FAILURE;
 }
 
-static int lock_overlay_dir(const char *dir, int *fd)
+static int check_belongs(const struct store *s, void *path)
 {
-	struct store peek;
-	char *odir;
-	int rc = store_open_unlocked(&peek, dir);
-
-	*fd = -1;
-	if (!rc) {
-		odir = path_dirname(peek.overlay);
-		*fd = ovl_lock_acquire(odir, 0, OVL_LOCK_WAIT_MS);
-		free(odir);
-		rc = *fd < 0 ? -*fd : OVL_EXIT_OK;
-	}
-	store_close(&peek);
-	return rc;
+	return store_check_belongs(s, path);
 }
 
-static int open_locked(const char *path, const char *dir, bool dry_run, struct located *loc)
+int store_open_for(const char *path, const char *store_opt, enum store_mode mode,
+		   struct store *s)
 {
-	bool recovered;
-	int rc = lock_overlay_dir(dir, &loc->dir_lock);
-
-	if (!rc)
-		rc = store_open(&loc->s, dir, !dry_run);
-	if (!rc)
-		rc = store_check_belongs(&loc->s, path);
-	if (!rc && !dry_run)
-		rc = store_recover(&loc->s, &recovered);
-	return rc;
-}
-
-/* An empty loc, and the store directory of PATH (NULL after a message). */
-static char *locate_start(const char *path, const char *store_opt, struct located *loc)
-{
-	memset(loc, 0, sizeof(*loc));
-	loc->dir_lock = -1;
-	return store_dir_of(path, store_opt);
-}
-
-int store_open_for(const char *path, const char *store_opt, bool dry_run, struct located *loc)
-{
-	char *dir = locate_start(path, store_opt, loc);
+	struct store_op op = {
+		.mode = mode, .lock_overlay = true,
+		.check = check_belongs, .arg = (void *)path,
+	};
+	char *dir = store_dir_of(path, store_opt);
 	int rc;
 
-	if (!dir)
+	if (!dir) {
+		memset(s, 0, sizeof(*s));
+		s->fd = s->lock_fd = s->overlay_lock = -1;
 		return OVL_EXIT_FAILURE;
-	rc = open_locked(path, dir, dry_run, loc);
-	free(dir);
-	return rc;
-}
-
-int store_open_to_read(const char *path, const char *store_opt, struct located *loc)
-{
-	char *dir = locate_start(path, store_opt, loc);
-	int rc;
-
-	if (!dir)
-		return OVL_EXIT_FAILURE;
-	rc = store_open_unlocked(&loc->s, dir);
-	if (!rc)
-		rc = store_check_belongs(&loc->s, path);
-	/* Unfinished work first, as every tool does; then read as usual. */
-	if (!rc && !journal_is_empty(&loc->s)) {
-		store_close(&loc->s);
-		rc = open_locked(path, dir, false, loc);
 	}
+	rc = store_open_op(s, dir, &op);
 	free(dir);
 	return rc;
-}
-
-void located_close(struct located *loc)
-{
-	if (loc->s.dir)
-		store_close(&loc->s);
-	ovl_lock_release(loc->dir_lock);
-	loc->dir_lock = -1;
 }

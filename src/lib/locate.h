@@ -1,7 +1,7 @@
 /*
  * From a path the user gave (an overlay or a base) to its history store,
  * opened with the locks every store-changing tool takes, in one order:
- * the overlay's directory first, then the store.
+ * the overlay file first, then the store.
  */
 #ifndef OVL_LOCATE_H
 #define OVL_LOCATE_H
@@ -17,25 +17,13 @@ char *store_dir_of(const char *path, const char *store_opt);
 /* Is PATH the store's base or its overlay?  (reported when not) */
 int store_check_belongs(const struct store *s, const char *path);
 
-struct located {
-	struct store s;
-	int dir_lock;        /* flock on the overlay's directory, or -1 */
-};
-
 /*
- * Open the store of PATH for changing it: lock the overlay's directory,
- * open and lock the store, check PATH belongs to it, and run recovery
- * (unless dry_run, which opens read-only and changes nothing).
+ * Open the store of PATH (store_open_op in MODE) for an operation on it:
+ * writers and dry runs take the overlay's lock, then the store's; PATH
+ * must be the store's base or overlay.  STORE_READ never waits (see
+ * store.h).  Returns an exit code; close S with store_close whatever it is.
  */
-int store_open_for(const char *path, const char *store_opt, bool dry_run,
-		   struct located *loc);
-
-/*
- * Open the store of PATH for reading only.  When its journal holds
- * unfinished work, that work is finished first (as store_open_for).
- */
-int store_open_to_read(const char *path, const char *store_opt, struct located *loc);
-
-void located_close(struct located *loc);
+int store_open_for(const char *path, const char *store_opt, enum store_mode mode,
+		   struct store *s);
 
 #endif

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,32 +51,48 @@ static void sleep_ms(unsigned ms)
 		;
 }
 
-int ovl_lock_acquire(const char *path, int create, unsigned wait_ms)
+int ovl_lock_fd(int fd, int how, const char *shown, unsigned wait_ms)
 {
-	int flags = O_RDONLY | O_CLOEXEC | (create ? O_CREAT | O_NOFOLLOW : 0);
-	int fd = open(path, flags, 0600);
 	unsigned waited = 0;
 
-	if (fd < 0) {
-		ovl_error_errno(path, errno, "cannot open lock");
-		return -OVL_EXIT_FAILURE;
-	}
-	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+	while (flock(fd, how | LOCK_NB) < 0) {
 		if (errno != EWOULDBLOCK && errno != EINTR) {
-			ovl_error_errno(path, errno, "cannot lock");
-			close(fd);
-			return -OVL_EXIT_FAILURE;
+			ovl_error_errno(shown, errno, "cannot lock");
+			return OVL_EXIT_FAILURE;
 		}
 		if (waited >= wait_ms) {
-			ovl_error(path, "another ovl process is working here; "
+			ovl_error(shown, "another ovl process is working here; "
 				  "gave up after %u s", wait_ms / 1000);
-			close(fd);
-			return -OVL_EXIT_BUSY;
+			return OVL_EXIT_BUSY;
 		}
 		sleep_ms(50);
 		waited += 50;
 	}
-	return fd;
+	return OVL_EXIT_OK;
+}
+
+int ovl_lock_overlay(const char *path, int *fd)
+{
+	struct stat st;
+	int rc;
+
+	*fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+	if (*fd < 0) {
+		if (errno == ENOENT || errno == ELOOP)
+			return OVL_EXIT_OK;   /* judged (and refused) by the chain's reader */
+		ovl_error_errno(path, errno, "cannot open to lock");
+		return OVL_EXIT_FAILURE;
+	}
+	/* Not an image file: nothing to lock; the chain's reader refuses it. */
+	if (fstat(*fd, &st) < 0 || !S_ISREG(st.st_mode))
+		rc = -1;
+	else
+		rc = ovl_lock_fd(*fd, LOCK_EX, path, OVL_LOCK_WAIT_MS);
+	if (rc) {
+		close(*fd);
+		*fd = -1;
+	}
+	return rc < 0 ? OVL_EXIT_OK : rc;
 }
 
 void ovl_lock_release(int fd)

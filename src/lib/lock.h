@@ -14,12 +14,25 @@
 int probe_qemu_locks(const char *path);
 
 /*
- * Take an exclusive lock on PATH (a directory or a lock file, created if
- * missing when create is set) that serializes ovl processes; wait up to
- * wait_ms.  Returns the descriptor holding it, or -OVL_EXIT_BUSY /
- * -OVL_EXIT_FAILURE after reporting.
+ * flock FD (HOW: LOCK_EX or LOCK_SH), waiting up to wait_ms for another
+ * holder to let go.  SHOWN names the locked thing in messages.  Returns
+ * 0, OVL_EXIT_BUSY (reported: "another ovl process is working here") or
+ * OVL_EXIT_FAILURE (reported).
  */
-int ovl_lock_acquire(const char *path, int create, unsigned wait_ms);
+int ovl_lock_fd(int fd, int how, const char *shown, unsigned wait_ms);
+
+/*
+ * The lock on an overlay FILE that every tool changing the overlay (or a
+ * base through it) takes before its store's lock: an exclusive flock on
+ * an O_RDONLY|O_NONBLOCK|O_NOFOLLOW descriptor of PATH, so that no open
+ * blocks (a FIFO) or follows a link.  flock does not touch the OFD
+ * byte-range locks qemu takes, so probing those still sees a VM.  *fd is
+ * the holder, or -1 when PATH does not exist (nothing to guard: the
+ * caller's next step reports it) or is not a regular file (the chain
+ * reader refuses it).  Returns an exit code (busy after
+ * OVL_LOCK_WAIT_MS).
+ */
+int ovl_lock_overlay(const char *path, int *fd);
 void ovl_lock_release(int fd);
 
 #define OVL_LOCK_WAIT_MS 10000

@@ -145,7 +145,7 @@ int store_remove_temps(struct store *s)
 	char *commits = store_path(s, STORE_COMMITS_DIR);
 	int rc = OVL_EXIT_OK;
 
-	if (tmp_remove_all_in(s->dir) < 0 || tmp_remove_all_in(commits) < 0 ||
+	if (tmp_remove_all_in(s->root) < 0 || tmp_remove_all_in(commits) < 0 ||
 	    tmp_remove_leftovers(s->base) < 0 || tmp_remove_leftovers(s->overlay) < 0)
 		rc = OVL_EXIT_FAILURE;
 	free(commits);
@@ -176,14 +176,15 @@ int recover_store_of_base(const char *base_path, const char *store_opt, bool *di
 {
 	char *base = realpath(base_path, NULL);
 	char *dir = base ? store_dir_for(store_opt, base) : NULL;
+	/* The caller holds the overlay's lock. */
+	struct store_op op = { .mode = STORE_WRITE, .optional = true };
 	struct store s;
 	int rc = OVL_EXIT_OK;
 
 	*did_work = false;
-	if (dir && store_exists(dir)) {
-		rc = store_open(&s, dir, true);
-		if (!rc)
-			rc = store_recover(&s, did_work);
+	if (dir) {
+		rc = store_open_op(&s, dir, &op);
+		*did_work = s.recovered;
 		store_close(&s);
 	}
 	free(dir);

@@ -304,13 +304,11 @@ static int renew_locked(const char *path, const struct renew_opts *opts)
 
 int renew_overlay(const char *path, const struct renew_opts *opts)
 {
-	char *dir = path_dirname(path);
-	int lock = ovl_lock_acquire(dir, 0, OVL_LOCK_WAIT_MS);
-	int rc;
+	int lock;
+	int rc = ovl_lock_overlay(path, &lock);
 
-	free(dir);
-	if (lock < 0)
-		return -lock;
+	if (rc)
+		return rc;
 	rc = renew_locked(path, opts);
 	ovl_lock_release(lock);
 	return rc;

@@ -1,6 +1,8 @@
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,17 +27,73 @@ void ovl_set_quiet(bool q) { quiet = q; }
 bool ovl_is_quiet(void) { return quiet; }
 void ovl_mute_thread(bool m) { muted = m; }
 
+/* A store is open at a time, two during a recovery at most. */
+#define MAX_ALIASES 8
+static struct alias { char *prefix, *shown; } aliases[MAX_ALIASES];
+static pthread_mutex_t alias_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void ovl_path_alias(const char *prefix, const char *shown)
+{
+	pthread_mutex_lock(&alias_lock);
+	for (int i = 0; i < MAX_ALIASES; i++)
+		if (aliases[i].prefix && strcmp(aliases[i].prefix, prefix) == 0) {
+			free(aliases[i].prefix);
+			free(aliases[i].shown);
+			aliases[i].prefix = aliases[i].shown = NULL;
+		}
+	for (int i = 0; shown && i < MAX_ALIASES; i++)
+		if (!aliases[i].prefix) {
+			aliases[i].prefix = xstrdup(prefix);
+			aliases[i].shown = xstrdup(shown);
+			break;
+		}
+	pthread_mutex_unlock(&alias_lock);
+}
+
+/* The alias whose prefix starts P and ends where a name part ends
+ * ("/proc/self/fd/5" must not match "/proc/self/fd/57"), or NULL. */
+static const struct alias *alias_at(const char *p)
+{
+	for (int i = 0; i < MAX_ALIASES; i++) {
+		size_t n = aliases[i].prefix ? strlen(aliases[i].prefix) : 0;
+		if (n && strncmp(p, aliases[i].prefix, n) == 0 && !isdigit((unsigned char)p[n]))
+			return &aliases[i];
+	}
+	return NULL;
+}
+
+char *ovl_unalias(const char *text)
+{
+	struct strbuf sb = STRBUF_INIT;
+	const struct alias *a;
+
+	if (!text)
+		return xstrdup("");
+	pthread_mutex_lock(&alias_lock);
+	for (const char *p = text; *p;) {
+		if (*p == '/' && (a = alias_at(p))) {
+			sb_add(&sb, a->shown);
+			p += strlen(a->prefix);
+		} else
+			sb_addn(&sb, p++, 1);
+	}
+	pthread_mutex_unlock(&alias_lock);
+	return sb_detach(&sb);
+}
+
 /* FMT with AP, escaped as a whole line (OVL_ESC_LINE): whatever a caller
  * put in a message unquoted (qemu-img's words, a guest's error text)
  * cannot reach the terminal raw, and what ovl_quote() escaped already
  * passes unchanged. */
 static void add_line(struct strbuf *sb, const char *fmt, va_list ap)
 {
-	char *msg;
+	char *msg, *shown;
 
 	if (vasprintf(&msg, fmt, ap) < 0)
 		msg = NULL;
-	ovl_escape_add(sb, msg ? msg : fmt, OVL_ESC_LINE);
+	shown = ovl_unalias(msg ? msg : fmt);
+	ovl_escape_add(sb, shown, OVL_ESC_LINE);
+	free(shown);
 	free(msg);
 }
 
@@ -171,10 +229,12 @@ static const char *escape_into_ring(const char *name, enum ovl_escape_mode mode)
 	static _Thread_local unsigned next;
 	const char *quote = mode == OVL_ESC_QUOTED ? "'" : "";
 	struct strbuf sb = STRBUF_INIT;
+	char *shown = ovl_unalias(name);
 
 	sb_add(&sb, quote);
-	ovl_escape_add(&sb, name, mode);
+	ovl_escape_add(&sb, shown, mode);
 	sb_add(&sb, quote);
+	free(shown);
 	free(ring[next]);
 	ring[next] = sb_detach(&sb);
 	const char *out = ring[next];

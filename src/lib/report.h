@@ -60,4 +60,13 @@ const char *ovl_quote(const char *name);
 /* The same escaping without the quotes (OVL_ESC_TEXT: text in tables). */
 const char *ovl_escape(const char *text);
 
+/*
+ * Names under PREFIX (the /proc/self/fd/N a store is reached through, see
+ * store.h) are shown to the user under SHOWN instead: in subjects, in
+ * ovl_quote/ovl_escape and in message text.  SHOWN NULL drops PREFIX.
+ */
+void ovl_path_alias(const char *prefix, const char *shown);
+/* TEXT with every aliased prefix replaced by what it shows, malloc'ed. */
+char *ovl_unalias(const char *text);
+
 #endif

@@ -13,7 +13,6 @@
 #include "files.h"
 #include "lock.h"
 #include "report.h"
-#include "schema.h"
 #include "store.h"
 #include "strbuf.h"
 
@@ -38,12 +37,29 @@ bool store_exists(const char *dir)
 
 char *store_path(const struct store *s, const char *name)
 {
-	return path_join(s->dir, name);
+	return path_join(s->root, name);
 }
 
 char *store_archive_name(int64_t seq)
 {
 	return xasprintf(STORE_COMMITS_DIR "/%08" PRId64 ".qcow2", seq);
+}
+
+char *store_archive_path(const struct store *s, int64_t seq, const char *file)
+{
+	char *want = store_archive_name(seq);
+	bool ours = file && strcmp(file, want) == 0;
+
+	free(want);
+	if (!ours) {
+		ovl_error(s->dir, "history database names %s as the archive of commit %" PRId64
+			  ", which is not a name of the store's own: refused",
+			  ovl_quote(file ? file : ""), seq);
+		return NULL;
+	}
+	if (store_check_entry(s, file, false))
+		return NULL;
+	return store_path(s, file);
 }
 
 int64_t store_now_us(void)
@@ -80,17 +96,40 @@ static void clear_meta(struct store *s)
 	s->base = s->base_format = s->overlay = s->pristine = NULL;
 }
 
+/* A format name as qemu spells one ("raw", "qcow2"): nothing that could
+ * make "pristine.FORMAT" leave the store or name another file. */
+static bool plain_format(const char *fmt)
+{
+	return fmt[0] && strspn(fmt, "abcdefghijklmnopqrstuvwxyz0123456789_") == strlen(fmt);
+}
+
+/* The pristine copy's name from meta: "pristine.FORMAT" for the base's
+ * format, and a file of ours where it exists. */
+static int load_pristine(struct store *s)
+{
+	char *name = meta_text(s, "pristine");
+	char *want = xasprintf("pristine.%s", s->base_format);
+	int rc = OVL_EXIT_OK;
+
+	if (name && (!plain_format(s->base_format) || strcmp(name, want) != 0)) {
+		ovl_error(s->dir, "history database names %s as the pristine copy, which is "
+			  "not a name of the store's own: refused", ovl_quote(name));
+		rc = OVL_EXIT_FAILURE;
+	} else if (name)
+		rc = store_check_entry(s, name, false);
+	if (!rc && name)
+		s->pristine = store_path(s, name);
+	free(want);
+	free(name);
+	return rc;
+}
+
 int store_load_meta(struct store *s)
 {
-	char *pristine;
-
 	clear_meta(s);
 	s->base = meta_text(s, "base");
 	s->base_format = meta_text(s, "base_format");
 	s->overlay = meta_text(s, "overlay");
-	pristine = meta_text(s, "pristine");
-	s->pristine = pristine ? store_path(s, pristine) : NULL;
-	free(pristine);
 	s->head = meta_int(s, "head");
 	s->oldest = meta_int(s, "oldest");
 	if (!s->base || !s->base_format || !s->overlay) {
@@ -98,7 +137,7 @@ int store_load_meta(struct store *s)
 			  "left untouched");
 		return OVL_EXIT_FAILURE;
 	}
-	return OVL_EXIT_OK;
+	return load_pristine(s);
 }
 
 int store_set_meta(struct store *s, const char *key, const char *value)
@@ -115,180 +154,21 @@ int store_set_meta_int(struct store *s, const char *key, int64_t value)
 	return store_set_meta(s, key, buf);
 }
 
-/*
- * Open history.db and check it is ours before anything else touches it.
- * Read-write even for reading: a read-only connection to a WAL database
- * leaves its -wal and -shm files behind; read-only media get a read-only
- * connection.  The connection writes nothing until a caller does.
- */
-static int open_db(struct store *s)
-{
-	char *path = store_path(s, STORE_DB_NAME);
-	int rc = db_open_quiet(&s->db, path, false);
-
-	if (rc)
-		rc = db_open(&s->db, path, false, true);
-	free(path);
-	if (!rc)
-		rc = schema_check(&s->db, s->writable);
-	/* FULL: a logged step survives power loss (the WAL is synced at each
-	 * commit, never skipped). */
-	if (!rc)
-		rc = db_exec(&s->db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON");
-	return rc;
-}
-
-static int lock_store(struct store *s)
-{
-	int fd = ovl_lock_acquire(s->dir, 0, OVL_LOCK_WAIT_MS);
-
-	if (fd < 0)
-		return -fd;
-	s->lock_fd = fd;
-	return OVL_EXIT_OK;
-}
-
-static void store_init(struct store *s, const char *dir, bool writable)
-{
-	memset(s, 0, sizeof(*s));
-	s->dir = xstrdup(dir);
-	s->lock_fd = -1;
-	s->writable = writable;
-}
-
-int store_open(struct store *s, const char *dir, bool writable)
-{
-	int rc;
-
-	store_init(s, dir, writable);
-	if (!store_exists(dir)) {
-		ovl_error(dir, "has no history (no %s)", STORE_DB_NAME);
-		return OVL_EXIT_FAILURE;
-	}
-	/* Say so plainly, before sqlite fails on its -shm file instead. */
-	if (writable && access(dir, W_OK) < 0) {
-		ovl_error_errno(dir, errno, "cannot write the history store");
-		return OVL_EXIT_FAILURE;
-	}
-	rc = lock_store(s);
-	if (!rc)
-		rc = open_db(s);
-	if (!rc)
-		rc = store_load_meta(s);
-	return rc;
-}
-
-int store_open_unlocked(struct store *s, const char *dir)
-{
-	int rc;
-
-	store_init(s, dir, false);
-	if (!store_exists(dir)) {
-		ovl_error(dir, "has no history (no %s)", STORE_DB_NAME);
-		return OVL_EXIT_FAILURE;
-	}
-	rc = open_db(s);
-	if (!rc)
-		rc = store_load_meta(s);
-	return rc;
-}
-
-static int make_store_dir(const char *dir)
-{
-	char *commits = path_join(dir, STORE_COMMITS_DIR);
-	int rc = OVL_EXIT_OK;
-
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		ovl_error_errno(dir, errno, "cannot create history store");
-		rc = OVL_EXIT_FAILURE;
-	} else if (mkdir(commits, 0700) < 0 && errno != EEXIST) {
-		ovl_error_errno(commits, errno, "cannot create history store");
-		rc = OVL_EXIT_FAILURE;
-	} else if (fsync_path(dir, true) || fsync_parent_dir(dir))
-		rc = OVL_EXIT_FAILURE;
-	free(commits);
-	return rc;
-}
-
-static int write_first_meta(struct store *s, const char *base,
-			    const char *base_format, const char *overlay)
-{
-	int rc = db_begin(&s->db);
-
-	if (!rc)
-		rc = schema_create(&s->db);
-	if (!rc)
-		rc = store_set_meta(s, "base", base);
-	if (!rc)
-		rc = store_set_meta(s, "base_format", base_format);
-	if (!rc)
-		rc = store_set_meta(s, "overlay", overlay);
-	if (!rc)
-		rc = store_set_meta_int(s, "created_us", store_now_us());
-	if (!rc)
-		rc = store_set_meta_int(s, "head", 0);
-	if (!rc)
-		rc = store_set_meta_int(s, "oldest", 0);
-	return db_finish(&s->db, rc);
-}
-
-/* Build the database under a temporary name and rename it into place:
- * a crash never leaves a half-made history.db behind. */
-static int make_db_file(struct store *s, const char *base,
-			const char *base_format, const char *overlay)
-{
-	char *final = store_path(s, STORE_DB_NAME);
-	char *tmp = tmp_create_beside(final);
-	struct db db = { 0 };
-	int rc = OVL_EXIT_FAILURE;
-
-	/* WAL is chosen once, here: one fsync per logged step. */
-	if (tmp && db_open(&db, tmp, false, false) == OVL_EXIT_OK &&
-	    db_exec(&db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL") == OVL_EXIT_OK) {
-		struct db saved = s->db;
-		s->db = db;
-		rc = write_first_meta(s, base, base_format, overlay);
-		db = s->db;
-		s->db = saved;
-		db_close(&db);
-	}
-	if (!rc)
-		rc = fsync_path(tmp, false);
-	if (!rc)
-		rc = rename_noreplace(tmp, final);
-	if (tmp && rc)
-		unlink(tmp);
-	free(tmp);
-	free(final);
-	return rc;
-}
-
-int store_create(struct store *s, const char *dir, const char *base,
-		 const char *base_format, const char *overlay)
-{
-	int rc;
-
-	store_init(s, dir, true);
-	rc = make_store_dir(dir);
-	if (!rc)
-		rc = lock_store(s);
-	if (!rc)
-		tmp_remove_all_in(dir);
-	/* Someone else may have made it while we waited for the lock. */
-	if (!rc && !store_exists(dir))
-		rc = make_db_file(s, base, base_format, overlay);
-	if (rc)
-		return rc;
-	store_close(s);
-	return store_open(s, dir, true);
-}
 
 void store_close(struct store *s)
 {
 	db_close(&s->db);
-	ovl_lock_release(s->lock_fd);
-	s->lock_fd = -1;
+	if (s->root)
+		ovl_path_alias(s->root, NULL);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);   /* drops the store lock */
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = s->lock_fd = -1;
+	ovl_lock_release(s->overlay_lock);
+	s->overlay_lock = -1;
 	clear_meta(s);
+	free(s->root);
 	free(s->dir);
-	s->dir = NULL;
+	s->root = s->dir = NULL;
 }

@@ -301,21 +301,21 @@ out:
 int undo_image(const char *path, const struct undo_opts *o, struct undo_result *res)
 {
 	double start = now_seconds();
-	struct located loc;
+	struct store s;
 	int rc;
 
 	memset(res, 0, sizeof(*res));
 	res->method = undo_method_name(o->method);
-	rc = store_open_for(path, o->store_dir, o->dry_run, &loc);
-	if (!rc && !loc.s.pristine) {
-		ovl_error(loc.s.dir, "history has no pristine copy yet (no commit was made)");
+	rc = store_open_for(path, o->store_dir, o->dry_run ? STORE_DRY_RUN : STORE_WRITE, &s);
+	if (!rc && !s.pristine) {
+		ovl_error(s.dir, "history has no pristine copy yet (no commit was made)");
 		rc = OVL_EXIT_FAILURE;
 	}
 	if (!rc) {
-		res->base = xstrdup(loc.s.base);
-		rc = undo_in_store(&loc.s, o, res);
+		res->base = xstrdup(s.base);
+		rc = undo_in_store(&s, o, res);
 	}
-	located_close(&loc);
+	store_close(&s);
 	res->seconds = now_seconds() - start;
 	return rc;
 }
