@@ -17,6 +17,7 @@ required=(
 	qemu-utils qemu-block-extra
 	bats bats-assert bats-support
 	e2fsprogs python3 python3-xxhash sqlite3
+	bsdutils   # script(1): progress.bats runs the tools on a pseudo-terminal
 	debhelper lintian systemd man-db
 	clang libclang-rt-14-dev
 )

@@ -125,7 +125,7 @@ static int run_read_only(const struct request *r, const struct cli_common *c)
 	if (!rc) {
 		switch (r->sub) {
 		case SUB_SHOW:   rc = hist_show(&s, r->seq, c->output); break;
-		case SUB_VERIFY: rc = hist_verify(&s, c->output); break;
+		case SUB_VERIFY: rc = hist_verify(&s, c->output, c->progress && c->output != OUTPUT_JSON); break;
 		case SUB_DIFF:   rc = hist_diff(&s, r->seq, c->output); break;
 		default:         rc = hist_list(&s, c->output); break;
 		}
@@ -141,7 +141,7 @@ static int run_changing(const struct request *r, const struct cli_common *c)
 
 	if (!rc)
 		rc = r->sub == SUB_TAG ? hist_tag(&s, r->seq, r->name, c->dry_run)
-				       : hist_prune(&s, &r->keep, c->dry_run, c->output);
+				       : hist_prune(&s, &r->keep, c->dry_run, c->output, c->progress);
 	store_close(&s);
 	return rc;
 }

@@ -16,6 +16,7 @@
 #include "history.h"
 #include "lock.h"
 #include "parse.h"
+#include "progress.h"
 #include "qemu.h"
 #include "recover.h"
 #include "renew.h"
@@ -86,8 +87,14 @@ static void say_plan(const struct chain *c, const struct commit_opts *o,
 
 static int commit_plain_run(const struct chain *c, bool progress)
 {
-	return qemu_commit(chain_image_opts(c, 0, true), chain_top(c)->path,
-			   "cannot commit into the base", progress);
+	struct progress pg;
+	int rc;
+
+	progress_start(&pg, progress, 0);
+	rc = qemu_commit(chain_image_opts(c, 0, true), chain_top(c)->path,
+			 "cannot commit into the base", &pg);
+	progress_finish(&pg, rc == 0);
+	return rc;
 }
 
 static int refuse_if_history(const struct chain *c, const struct commit_opts *o)

@@ -13,6 +13,7 @@
 
 #include "digest.h"
 #include "exitcodes.h"
+#include "progress.h"
 #include "report.h"
 #include "strbuf.h"
 
@@ -126,15 +127,30 @@ int for_each_data_chunk(int fd, uint64_t size, segment_fn fn, void *arg)
 	return rc;
 }
 
+struct feeding {
+	struct digest *d;
+	struct progress *pg;    /* NULL: none */
+};
+
 static int feed_chunk(void *arg, uint64_t offset, const unsigned char *buf, size_t len)
 {
-	digest_feed(arg, offset, buf, len);
+	struct feeding *f = arg;
+
+	digest_feed(f->d, offset, buf, len);
+	if (f->pg)
+		progress_advance(f->pg, len);
 	return 0;
 }
 
 int digest_fd(int fd, const char *path, char out[DIGEST_STR_LEN])
 {
-	struct digest *d;
+	return digest_fd_progress(fd, path, out, NULL);
+}
+
+int digest_fd_progress(int fd, const char *path, char out[DIGEST_STR_LEN],
+		       struct progress *pg)
+{
+	struct feeding f = { NULL, pg };
 	struct stat st;
 	int rc;
 
@@ -142,11 +158,11 @@ int digest_fd(int fd, const char *path, char out[DIGEST_STR_LEN])
 		ovl_error_errno(path, errno, "cannot open to checksum");
 		return OVL_EXIT_FAILURE;
 	}
-	d = digest_new();
-	rc = for_each_data_chunk(fd, (uint64_t)st.st_size, feed_chunk, d);
+	f.d = digest_new();
+	rc = for_each_data_chunk(fd, (uint64_t)st.st_size, feed_chunk, &f);
 	if (rc < 0)
 		ovl_error_errno(path, errno, "cannot read to checksum");
-	digest_finish(d, (uint64_t)st.st_size, out);
+	digest_finish(f.d, (uint64_t)st.st_size, out);
 	return rc < 0 ? OVL_EXIT_FAILURE : OVL_EXIT_OK;
 }
 

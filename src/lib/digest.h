@@ -39,6 +39,11 @@ void digest_finish(struct digest *d, uint64_t file_size, char out[DIGEST_STR_LEN
 int digest_file(const char *path, char out[DIGEST_STR_LEN]);
 /* The same of an open file (PATH names it in messages). */
 int digest_fd(int fd, const char *path, char out[DIGEST_STR_LEN]);
+/* digest_fd() advancing PG (progress.h; NULL: none) by each byte of data
+ * hashed. */
+struct progress;
+int digest_fd_progress(int fd, const char *path, char out[DIGEST_STR_LEN],
+		       struct progress *pg);
 
 /* The same in a background thread, so hashing overlaps a qemu-img run. */
 struct digest_job;

@@ -20,6 +20,7 @@
 #include "lineage.h"
 #include "log.h"
 #include "parse.h"
+#include "progress.h"
 #include "qemu.h"
 #include "report.h"
 #include "strbuf.h"
@@ -93,22 +94,44 @@ static int check_fold_sources(struct store *s, int64_t fold_to, bool pristine_di
 	return rc;
 }
 
-/* Commit every kept archive in (oldest, fold_to] into the pristine copy,
- * oldest first: running it again after a crash converges the same way. */
-static int fold(struct store *s, int64_t fold_to)
+/* The bytes of the archives in (oldest, fold_to]: the fold's work. */
+static uint64_t fold_bytes(struct store *s, const struct lineage *l, int64_t fold_to)
 {
+	uint64_t total = 0;
+
+	for (size_t i = 0; i < l->n && l->c[i].seq <= fold_to; i++) {
+		char *archive = lineage_archive(s, l->c[i].seq);
+		total += progress_file_bytes(archive);
+		free(archive);
+	}
+	return total;
+}
+
+/* Commit every kept archive in (oldest, fold_to] into the pristine copy,
+ * oldest first: running it again after a crash converges the same way.
+ * With PROGRESS, one bar over them all, each archive's share moved by its
+ * qemu-img commit's own progress. */
+static int fold(struct store *s, int64_t fold_to, bool progress)
+{
+	struct progress pg;
 	struct lineage l;
 	int rc = lineage_load(s, &l);
 
+	if (rc)
+		return rc;
+	progress_start(&pg, progress, fold_bytes(s, &l, fold_to));
 	for (size_t i = 0; !rc && i < l.n && l.c[i].seq <= fold_to; i++) {
 		char *archive = lineage_archive(s, l.c[i].seq);
+		progress_span(&pg, progress_file_bytes(archive));
 		if (qemu_commit(image_opts_over(archive, s->pristine, s->base_format), archive,
-				"cannot fold into the pristine copy", false))
+				"cannot fold into the pristine copy", &pg))
 			rc = OVL_EXIT_FAILURE;
+		progress_set_fraction(&pg, 1.0);
 		free(archive);
 	}
 	if (!rc)
 		rc = fsync_path(s->pristine, false);
+	progress_finish(&pg, rc == OVL_EXIT_OK);
 	lineage_free(&l);
 	return rc;
 }
@@ -187,7 +210,7 @@ static int finish(struct store *s, int64_t id)
 	return rc;
 }
 
-static int run_prune(struct store *s, int64_t fold_to)
+static int run_prune(struct store *s, int64_t fold_to, bool progress)
 {
 	int64_t id;
 	int rc = fold_to != s->oldest ? check_fold_sources(s, fold_to, true) : OVL_EXIT_OK;
@@ -202,7 +225,7 @@ static int run_prune(struct store *s, int64_t fold_to)
 		return rc;
 	journal_crash_point("prune", "fold");
 	if (fold_to != s->oldest)
-		rc = fold(s, fold_to);
+		rc = fold(s, fold_to, progress);
 	if (!rc)
 		rc = log_fold(s, fold_to, id);
 	if (!rc)
@@ -241,7 +264,7 @@ static void report(const struct store *s, const struct prune_plan *pp, bool dry_
 }
 
 int hist_prune(struct store *s, const struct retention_policy *keep, bool dry_run,
-	       enum output_format out)
+	       enum output_format out, bool progress)
 {
 	struct commit_row *rows;
 	struct prune_plan pp;
@@ -253,7 +276,7 @@ int hist_prune(struct store *s, const struct retention_policy *keep, bool dry_ru
 	make_plan(s, keep, rows, n, &pp);
 	commit_rows_free(rows, n);
 	if (!dry_run && (pp.n_folded || pp.n_abandoned))
-		rc = run_prune(s, pp.fold_to);
+		rc = run_prune(s, pp.fold_to, progress);
 	if (!rc)
 		report(s, &pp, dry_run, out);
 	return rc;
@@ -268,7 +291,7 @@ int prune_recover(struct store *s, const struct journal_entry *e)
 		if (e->seq != s->oldest)
 			rc = check_fold_sources(s, e->seq, false);
 		if (!rc && e->seq != s->oldest)
-			rc = fold(s, e->seq);
+			rc = fold(s, e->seq, false);
 		if (!rc)
 			rc = log_fold(s, e->seq, e->id);
 	}

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include "jsonout.h"
 #include "lineage.h"
 #include "log.h"
+#include "progress.h"
 #include "report.h"
 #include "schema.h"
 #include "strbuf.h"
@@ -34,7 +36,12 @@ struct findings {
 	size_t n, cap;
 	size_t checked;
 	bool quiet_json;   /* JSON output: problems go into it, not stderr */
+	struct progress pg; /* bytes digested and files checked */
 };
+
+/* What one qemu-img check counts for on the progress bar, against the
+ * bytes digested: it reads an image's metadata, not its data. */
+#define CHECK_WEIGHT (4u << 20)
 
 /* One problem about SUBJECT (a file, or the store): told on stderr now
  * (escaped, as every message), and kept whole for the JSON output, so
@@ -98,6 +105,21 @@ static void print_json(const struct store *s, const struct findings *f)
 	jw_finish(&w);
 }
 
+/* digest_file() of PATH, each byte hashed moving the bar. */
+static int digest_path(struct findings *f, const char *path, char digest[DIGEST_STR_LEN])
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0) {
+		ovl_error_errno(path, errno, "cannot open to checksum");
+		return OVL_EXIT_FAILURE;
+	}
+	rc = digest_fd_progress(fd, path, digest, &f->pg);
+	close(fd);
+	return rc;
+}
+
 /* An image file in the store: present, its digest as logged, and sound
  * to qemu-img check (opened alone: its backing name is stale). */
 static void check_file(struct findings *f, const char *path, const char *format,
@@ -109,17 +131,19 @@ static void check_file(struct findings *f, const char *path, const char *format,
 	f->checked++;
 	if (stat(path, &st) < 0) {
 		problem(f, path, "%s is missing: %s", what, strerror(errno));
+		progress_advance(&f->pg, CHECK_WEIGHT);
 		return;
 	}
 	if (logged && strncmp(logged, DIGEST_PREFIX, strlen(DIGEST_PREFIX)) != 0)
 		problem(f, path, "%s was logged with a digest of another kind (%.*s), "
 			"which this version cannot compute", what,
 			(int)strcspn(logged, ":"), logged);
-	else if (digest_file(path, digest) == OVL_EXIT_OK &&
+	else if (digest_path(f, path, digest) == OVL_EXIT_OK &&
 		 (!logged || strcmp(digest, logged) != 0))
 		problem(f, path, "%s does not match its logged digest", what);
 	if (strcmp(format, "qcow2") == 0 && image_check_file(path) != OVL_EXIT_OK)
 		problem(f, path, "%s fails qemu-img check", what);
+	progress_advance(&f->pg, CHECK_WEIGHT);
 }
 
 static void check_pristine(struct store *s, struct findings *f)
@@ -238,7 +262,21 @@ static void check_chain(struct store *s, struct findings *f, struct damage *d,
 		problem(f, s->db.path, "%" PRId64 " unfinished commits without a journal entry", pending);
 }
 
-int hist_verify(struct store *s, enum output_format out)
+/* The bar's work: the bytes of the pristine copy and of every archive
+ * logged, and one qemu-img check of each. */
+static uint64_t verify_work(struct store *s, const struct commit_row *rows, size_t n)
+{
+	uint64_t total = (s->pristine ? progress_file_bytes(s->pristine) : 0) + CHECK_WEIGHT;
+
+	for (size_t i = 0; i < n; i++) {
+		char *path = rows[i].file ? store_path(s, rows[i].file) : NULL;
+		total += progress_file_bytes(path) + CHECK_WEIGHT;
+		free(path);
+	}
+	return total;
+}
+
+int hist_verify(struct store *s, enum output_format out, bool progress)
 {
 	struct findings f = { .quiet_json = out == OUTPUT_JSON };
 	struct verify_sink sink = { { damage_found, &sink, 0 }, &f, s };
@@ -248,8 +286,10 @@ int hist_verify(struct store *s, enum output_format out)
 	if (schema_quick_check(&s->db) != OVL_EXIT_OK)
 		problem(&f, s->db.path, "database fails its integrity check");
 	else if (log_list_raw(s, &rows, &n) == OVL_EXIT_OK) {
+		progress_start(&f.pg, progress, verify_work(s, rows, n));
 		check_pristine(s, &f);
 		check_commits(s, &f, &sink.d, rows, n);
+		progress_finish(&f.pg, true);
 		check_strays(s, &f, rows, n);
 		check_chain(s, &f, &sink.d, rows, n);
 	}

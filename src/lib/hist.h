@@ -15,7 +15,7 @@ int hist_show(struct store *s, int64_t seq, enum output_format out);
 int hist_tag(struct store *s, int64_t seq, const char *name, bool dry_run);
 
 /* Check the store; every problem reported; exit 1 when there is one. */
-int hist_verify(struct store *s, enum output_format out);
+int hist_verify(struct store *s, enum output_format out, bool progress);
 
 /*
  * Fold the oldest commits the policy does not keep into the pristine copy
@@ -24,7 +24,7 @@ int hist_verify(struct store *s, enum output_format out);
  * can be folded, and never past head.
  */
 int hist_prune(struct store *s, const struct retention_policy *keep, bool dry_run,
-	       enum output_format out);
+	       enum output_format out, bool progress);
 
 /* The journal's roll forward of an interrupted prune. */
 int prune_recover(struct store *s, const struct journal_entry *e);

@@ -16,6 +16,7 @@
 #include "files.h"
 #include "history.h"
 #include "lock.h"
+#include "progress.h"
 #include "qemu.h"
 #include "report.h"
 #include "strbuf.h"
@@ -215,6 +216,7 @@ int history_rollback(struct store *s, struct pending_commit *pc)
  */
 static int run_commit(struct store *s, const char *archive, bool progress)
 {
+	struct progress pg;
 	int fd = open(s->base, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	struct stat st;
 	char *target;
@@ -227,8 +229,10 @@ static int run_commit(struct store *s, const char *archive, bool progress)
 		return OVL_EXIT_FAILURE;
 	}
 	target = qemu_fd_path(fd);
+	progress_start(&pg, progress, 0);
 	rc = qemu_commit_keep(image_opts_over(archive, target, s->base_format), fd, s->base,
-			      "cannot commit into the base", progress);
+			      "cannot commit into the base", &pg);
+	progress_finish(&pg, rc == 0);
 	free(target);
 	close(fd);
 	return rc;

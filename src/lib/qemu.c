@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "parse.h"
+#include "progress.h"
 #include "qemu.h"
 #include "report.h"
 #include "strbuf.h"
@@ -54,7 +55,7 @@ static void set_run_opts(enum qemu_run_kind kind, struct run_opts *o)
 		o->timeout_ms = env_limit("OVL_QUERY_TIMEOUT_MS", QEMU_QUERY_TIMEOUT_MS);
 		o->mem_limit = env_limit("OVL_QUERY_MEM_LIMIT", QEMU_QUERY_MEM_LIMIT);
 	}
-	o->capture_stdout = kind != QEMU_WRITE_PROGRESS;
+	o->capture_stdout = true;
 }
 
 char *qemu_fd_path(int fd)
@@ -68,21 +69,18 @@ int qemu_img(struct argv *args, enum qemu_run_kind kind,
 	return qemu_img_keep(args, kind, NULL, 0, subject, what, res);
 }
 
-int qemu_img_keep(struct argv *args, enum qemu_run_kind kind, const int *keep_fds,
-		  size_t n_keep, const char *subject, const char *what,
-		  struct run_result *res)
+/* Run "qemu-img ARGS" with OPTS; on failure report "SUBJECT: WHAT: why"
+ * unless both are NULL. */
+static int run_qemu(struct argv *args, const struct run_opts *opts,
+		    const char *subject, const char *what, struct run_result *res)
 {
 	struct argv full = ARGV_INIT;
-	struct run_opts opts;
 	int status;
 
 	argv_push(&full, "qemu-img");
 	for (size_t i = 0; i < args->n; i++)
 		argv_push(&full, args->v[i]);
-	set_run_opts(kind, &opts);
-	opts.keep_fds = keep_fds;
-	opts.n_keep_fds = n_keep;
-	status = run_program(argv_vec(&full), &opts, res);
+	status = run_program(argv_vec(&full), opts, res);
 	argv_free(&full);
 	if (status != 0 && (subject || what)) {
 		char *why = qemu_failure_text(res);
@@ -90,6 +88,18 @@ int qemu_img_keep(struct argv *args, enum qemu_run_kind kind, const int *keep_fd
 		free(why);
 	}
 	return status;
+}
+
+int qemu_img_keep(struct argv *args, enum qemu_run_kind kind, const int *keep_fds,
+		  size_t n_keep, const char *subject, const char *what,
+		  struct run_result *res)
+{
+	struct run_opts opts;
+
+	set_run_opts(kind, &opts);
+	opts.keep_fds = keep_fds;
+	opts.n_keep_fds = n_keep;
+	return run_qemu(args, &opts, subject, what, res);
 }
 
 static bool is_noise(const char *line, size_t len)
@@ -137,17 +147,26 @@ char *qemu_failure_text(const struct run_result *res)
 	return xasprintf("qemu-img exited with status %d", res->status);
 }
 
-int qemu_commit(char *image_opts, const char *subject, const char *what, bool progress)
+int qemu_commit(char *image_opts, const char *subject, const char *what,
+		struct progress *pg)
 {
-	return qemu_commit_keep(image_opts, -1, subject, what, progress);
+	return qemu_commit_keep(image_opts, -1, subject, what, pg);
 }
 
+static void feed_progress(void *arg, const char *buf, size_t len)
+{
+	progress_feed_qemu(arg, buf, len);
+}
+
+/* With a bar on show, qemu-img's -p output comes through a pipe into it;
+ * without, "-q" and no reader at all (the common path stays as it was). */
 int qemu_commit_keep(char *image_opts, int keep_fd, const char *subject, const char *what,
-		     bool progress)
+		     struct progress *pg)
 {
 	struct argv args = ARGV_INIT;
+	struct run_opts opts;
 	struct run_result res;
-	bool show = progress && isatty(STDOUT_FILENO);
+	bool show = pg && pg->on;
 	int status;
 
 	argv_push(&args, "commit");
@@ -155,8 +174,14 @@ int qemu_commit_keep(char *image_opts, int keep_fd, const char *subject, const c
 	argv_push(&args, show ? "-p" : "-q");
 	argv_push(&args, "--image-opts");
 	argv_push_owned(&args, image_opts);
-	status = qemu_img_keep(&args, show ? QEMU_WRITE_PROGRESS : QEMU_WRITE, &keep_fd,
-			       keep_fd >= 0 ? 1 : 0, subject, what, &res);
+	set_run_opts(show ? QEMU_WRITE_PROGRESS : QEMU_WRITE, &opts);
+	opts.keep_fds = &keep_fd;
+	opts.n_keep_fds = keep_fd >= 0 ? 1 : 0;
+	if (show) {
+		opts.on_stdout = feed_progress;
+		opts.on_stdout_arg = pg;
+	}
+	status = run_qemu(&args, &opts, subject, what, &res);
 	run_result_free(&res);
 	argv_free(&args);
 	return status == 0 ? 0 : 1;

@@ -12,6 +12,8 @@
 #include "argv.h"
 #include "run.h"
 
+struct progress;
+
 /* A path as a qemu-img filename operand: relative paths get "./". */
 char *qemu_path_arg(const char *path);
 
@@ -23,7 +25,7 @@ enum qemu_run_kind {
 	QEMU_QUERY,
 	/* commit, create, convert, rebase: no deadline, stderr kept. */
 	QEMU_WRITE,
-	/* like QEMU_WRITE, but stdout goes to ours (qemu-img -p progress). */
+	/* like QEMU_WRITE, its stdout (qemu-img -p progress) read as it comes. */
 	QEMU_WRITE_PROGRESS,
 };
 
@@ -56,14 +58,16 @@ char *qemu_fd_path(int fd);
 
 /*
  * qemu-img commit -d of the image IMAGE_OPTS opens (its backing named in
- * it), with progress on a terminal when asked.  Takes IMAGE_OPTS
+ * it).  When PG is drawing (progress.h), qemu-img's -p output moves PG's
+ * current part; PG NULL or not drawing: qemu-img -q.  Takes IMAGE_OPTS
  * (malloc'ed).  0, or 1 after reporting "SUBJECT: WHAT: why".
  */
-int qemu_commit(char *image_opts, const char *subject, const char *what, bool progress);
+int qemu_commit(char *image_opts, const char *subject, const char *what,
+		struct progress *pg);
 /* The same, the child keeping descriptor KEEP_FD (-1: none), which
  * IMAGE_OPTS names as qemu_fd_path(KEEP_FD). */
 int qemu_commit_keep(char *image_opts, int keep_fd, const char *subject, const char *what,
-		     bool progress);
+		     struct progress *pg);
 
 /*
  * qemu-img's diagnostic from a failed run, fit for the end of a message:

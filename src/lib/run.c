@@ -353,6 +353,7 @@ static void wait_child(pid_t pid, long long deadline, struct run_result *res)
 struct capture {
 	int *fd;                /* read end; set to -1 at EOF */
 	struct strbuf sb;
+	const struct run_opts *o; /* on_stdout for the stdout capture, else NULL */
 };
 
 /* One read from a ready pipe; the fd is closed at EOF or on error. */
@@ -361,9 +362,11 @@ static void drain_once(struct capture *cap)
 	char buf[65536];
 	ssize_t n = read(*cap->fd, buf, sizeof buf);
 
-	if (n > 0)
+	if (n > 0) {
 		sb_addn(&cap->sb, buf, (size_t)n);
-	else if (n == 0 || (errno != EINTR && errno != EAGAIN))
+		if (cap->o && cap->o->on_stdout)
+			cap->o->on_stdout(cap->o->on_stdout_arg, buf, (size_t)n);
+	} else if (n == 0 || (errno != EINTR && errno != EAGAIN))
 		close_fd(cap->fd);
 }
 
@@ -459,8 +462,8 @@ int run_program(char *const argv[], const struct run_opts *opts,
 	static const struct run_opts none;
 	const struct run_opts *o = opts ? opts : &none;
 	struct child c = { -1, { -1, -1 }, { -1, -1 } };
-	struct capture cap[2] = { { &c.out[0], STRBUF_INIT },
-				  { &c.err[0], STRBUF_INIT } };
+	struct capture cap[2] = { { &c.out[0], STRBUF_INIT, o },
+				  { &c.err[0], STRBUF_INIT, NULL } };
 
 	memset(res, 0, sizeof *res);
 	res->status = -1;
@@ -524,7 +527,7 @@ int run_poll(struct run_child *bg)
 
 static char *drain_stderr(int *fd)
 {
-	struct capture cap = { fd, STRBUF_INIT };
+	struct capture cap = { fd, STRBUF_INIT, NULL };
 	int flags = fcntl(*fd, F_GETFL);
 
 	/* Whatever is there now; the child is gone or about to be. */

@@ -23,6 +23,10 @@ struct run_opts {
 	 * another user could swap; they may be close-on-exec in the parent. */
 	const int *keep_fds;
 	size_t n_keep_fds;
+	/* When set (with capture_stdout), called with each chunk of the
+	 * child's stdout as it arrives (qemu-img -p's progress). */
+	void (*on_stdout)(void *arg, const char *buf, size_t len);
+	void *on_stdout_arg;
 };
 
 struct run_result {

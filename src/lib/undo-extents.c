@@ -13,6 +13,7 @@
 #include "exitcodes.h"
 #include "lineage.h"
 #include "nbdserver.h"
+#include "progress.h"
 #include "qemu.h"
 #include "report.h"
 #include "strbuf.h"
@@ -74,8 +75,7 @@ static int read_archive(int fd, const char *path, uint64_t offset, void *buf, si
 }
 
 struct copier {
-	bool progress;          /* show a percentage on the terminal */
-	uint64_t done, total;
+	struct progress pg;     /* bytes copied of the plan's */
 	struct store *s;
 	struct nbd *base;
 	struct nbd *pristine;
@@ -107,8 +107,11 @@ static int copy_piece(struct copier *cp, const struct piece *pc)
 {
 	int rc = OVL_EXIT_OK;
 
-	if (pc->src == FROM_ZERO)
-		return nbd_write_zeroes(cp->base, pc->start, pc->length);
+	if (pc->src == FROM_ZERO) {
+		rc = nbd_write_zeroes(cp->base, pc->start, pc->length);
+		progress_advance(&cp->pg, pc->length);
+		return rc;
+	}
 	if (pc->src == FROM_ARCHIVE)
 		rc = open_archive(cp, pc->seq);
 	for (uint64_t done = 0; !rc && done < pc->length; done += COPY_BUF) {
@@ -118,6 +121,7 @@ static int copy_piece(struct copier *cp, const struct piece *pc)
 			: nbd_read(cp->pristine, pc->start + done, cp->buf, n);
 		if (!rc)
 			rc = nbd_write(cp->base, pc->start + done, cp->buf, n);
+		progress_advance(&cp->pg, n);
 	}
 	return rc;
 }
@@ -253,17 +257,6 @@ int undo_prepare_sources(struct store *s, const struct plan *p)
 	return rc;
 }
 
-static void show_progress(struct copier *cp, uint64_t more)
-{
-	cp->done += more;
-	if (cp->progress && cp->total)
-		printf("\r    (%5.2f/100%%)", 100.0 * (double)cp->done / (double)cp->total);
-	if (cp->progress && cp->done >= cp->total)
-		putchar('\n');
-	if (cp->progress)
-		fflush(stdout);
-}
-
 static int copy_pieces(struct copier *cp, const struct plan *p)
 {
 	struct piece *order = pieces_by_source(p);
@@ -271,7 +264,6 @@ static int copy_pieces(struct copier *cp, const struct plan *p)
 
 	for (size_t i = 0; !rc && i < p->n; i++) {
 		rc = copy_piece(cp, &order[i]);
-		show_progress(cp, order[i].length);
 	}
 	if (!rc)
 		rc = nbd_flush(cp->base);
@@ -282,17 +274,19 @@ static int copy_pieces(struct copier *cp, const struct plan *p)
 static int copy_with_servers(struct store *s, const struct plan *p, bool progress)
 {
 	struct nbd_server base, pristine = { .child = { -1, -1 } };
-	struct copier cp = { progress && isatty(STDOUT_FILENO), 0, p->bytes, s, &base.conn,
-			     &pristine.conn, NULL, 0, -1, NULL };
+	struct copier cp = { .s = s, .base = &base.conn, .pristine = &pristine.conn,
+			     .fd = -1 };
 	int rc = start_export(&base, s->base, s->base_format, false);
 
 	if (rc)
 		return rc;
+	progress_start(&cp.pg, progress, p->bytes);
 	if (p->needs_pristine)
 		rc = start_export(&pristine, s->pristine, s->base_format, true);
 	if (!rc) {
 		cp.buf = xmalloc(COPY_BUF);
 		rc = copy_pieces(&cp, p);
+		progress_finish(&cp.pg, rc == OVL_EXIT_OK);
 	}
 	if (p->needs_pristine && pristine.dir)
 		nbd_server_stop(&pristine);
