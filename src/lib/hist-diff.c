@@ -434,7 +434,7 @@ int hist_diff(struct store *s, int64_t seq, enum output_format out)
 	struct lineage l;
 	struct side d[2];
 	int64_t from = 0;
-	char *dir;
+	char *dir = NULL;
 	int rc = lineage_load(s, &l);
 
 	if (rc)
@@ -444,11 +444,17 @@ int hist_diff(struct store *s, int64_t seq, enum output_format out)
 		ovl_error(s->dir, "the store has no pristine copy");
 		rc = OVL_EXIT_FAILURE;
 	}
+	/* The private directory first: making it sweeps what killed runs
+	 * left, even when the checks below stop this run. */
+	if (!rc && !(dir = privdir_create("ovl-diff", s->base)))
+		rc = OVL_EXIT_FAILURE;
 	if (!rc)
 		rc = check_sources(s, &l, seq);
-	if (rc || !(dir = privdir_create("ovl-diff", s->base))) {
+	if (rc) {
+		if (dir)
+			privdir_remove(dir);
 		lineage_free(&l);
-		return rc ? rc : OVL_EXIT_FAILURE;
+		return rc;
 	}
 	side_init(&d[0], s, from, dir, 0);
 	side_init(&d[1], s, seq, dir, 1);

@@ -351,7 +351,8 @@ EOF
 	rm -- "base.img.history/$archive"
 	run_diff diff 2 base.img
 	assert_failure 1
-	assert_stderr_has "state 2: cannot serve the image"
+	# Found missing by the archive check, before any server starts.
+	assert_stderr_has "archive is missing"
 	assert_stderr_has "$PWD/base.img.history/$archive"
 	assert_nothing_left
 }
