@@ -17,7 +17,8 @@
 #   atk_own PATH...      give PATHs to the attacker
 #   victim_sum           the checksum listing of $ATK/root (snap): take it
 #                        before, compare after
-#   attacker_teardown    kills the attacker's leftover processes, removes $ATK
+#   attacker_teardown    kills this test's attacker processes (those whose
+#                        working directory is in $ATK), removes $ATK
 
 # A system user of the suite's own (made on first use), so that killing
 # whatever runs under its uid can never hit a daemon of the machine.
@@ -62,8 +63,16 @@ victim_sum() {
 }
 
 attacker_teardown() {
-	[[ -n "${ATK_UID:-}" ]] && pkill -KILL -U "$ATK_UID" 2>/dev/null || true
+	# Only this test's attacker processes (those working in $ATK): suites
+	# run in parallel (make -j2) share the user, and a blanket kill by uid
+	# would kill another suite's attacker mid-test.
+	local pid cwd
+	for pid in $(pgrep -U "${ATK_UID:-none}" 2>/dev/null); do
+		cwd=$(readlink "/proc/$pid/cwd" 2>/dev/null) || continue
+		[[ -n "${ATK:-}" && ( "$cwd" == "$ATK" || "$cwd" == "$ATK"/* ) ]] && kill -KILL "$pid" 2>/dev/null
+	done
 	if [[ -n "${ATK:-}" && -d "$ATK" ]]; then
 		rm -rf -- "$ATK"
 	fi
+	return 0
 }
