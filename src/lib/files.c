@@ -302,20 +302,6 @@ int copy_file_attrs_fd(int fd, const char *path, const struct stat *st,
 	return copy_label(fd, path, label_from);
 }
 
-int copy_file_attrs(const char *path, const struct stat *st, const char *label_from)
-{
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	int rc;
-
-	if (fd < 0) {
-		ovl_error_errno(path, errno, "cannot open");
-		return OVL_EXIT_FAILURE;
-	}
-	rc = copy_file_attrs_fd(fd, path, st, label_from);
-	close(fd);
-	return rc;
-}
-
 int fsync_fd(int fd, const char *path)
 {
 	if (fsync(fd) < 0) {

@@ -67,11 +67,10 @@ int rename_noreplace(const char *from, const char *to);
 int rename_replace_checked(const char *from, const char *to, int fd);
 
 /*
- * Give PATH the owner, group and mode in ST, and the SELinux label of
- * LABEL_FROM where there is one.  Reports errors.
+ * Give the open file FD the owner, group and mode in ST, and the SELinux
+ * label of LABEL_FROM where there is one (PATH only names it in
+ * messages).  Reports errors.
  */
-int copy_file_attrs(const char *path, const struct stat *st, const char *label_from);
-/* The same on an open file (PATH only names it in messages). */
 int copy_file_attrs_fd(int fd, const char *path, const struct stat *st,
 		       const char *label_from);
 
